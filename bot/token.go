@@ -1,0 +1,203 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	lark "github.com/larksuite/oapi-sdk-go/v3"
+	larkcore "github.com/larksuite/oapi-sdk-go/v3/core"
+	gocache "github.com/patrickmn/go-cache"
+	"golang.org/x/sync/singleflight"
+)
+
+// tokenPath is the self-built app's tenant token endpoint.
+const tokenPath = "/open-apis/auth/v3/tenant_access_token/internal"
+
+const tokenKey = "tenant_access_token"
+
+// TokenProvider hands out the tenant access token. It keeps the token in an
+// in-process cache until shortly before it expires, makes concurrent callers
+// on a cold cache share one fetch, and drops a token the Open Platform has
+// called invalid.
+type TokenProvider struct {
+	client    *lark.Client
+	appID     string
+	appSecret string
+	cache     *gocache.Cache
+	group     singleflight.Group
+	metrics   *Metrics
+	timeout   time.Duration
+	retry     Backoff
+
+	mu        sync.Mutex
+	validTill time.Time // when the cached token expires; for readiness
+}
+
+// NewTokenProvider returns a provider that fetches tokens with client.
+func NewTokenProvider(client *lark.Client, appID, appSecret string, m *Metrics) *TokenProvider {
+	return &TokenProvider{
+		client:    client,
+		appID:     appID,
+		appSecret: appSecret,
+		cache:     gocache.New(gocache.NoExpiration, 10*time.Minute),
+		metrics:   m,
+		timeout:   10 * time.Second,
+		retry:     DefaultBackoff,
+	}
+}
+
+// ErrCredentials reports that the Open Platform refused the app id or secret.
+var ErrCredentials = errors.New("app credentials rejected")
+
+// Token returns a valid tenant access token, fetching one if none is cached.
+func (p *TokenProvider) Token(ctx context.Context) (string, error) {
+	if tok, ok := p.cache.Get(tokenKey); ok {
+		return tok.(string), nil
+	}
+	// The fetch outlives any one caller: a caller that gives up must not
+	// fail the others waiting on the same fetch.
+	ch := p.group.DoChan(tokenKey, func() (any, error) {
+		if tok, ok := p.cache.Get(tokenKey); ok {
+			return tok.(string), nil
+		}
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		return p.fetchWithRetry(fctx)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return "", r.Err
+		}
+		return r.Val.(string), nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// Invalidate drops tok from the cache if it is still the cached token, so
+// that the next Token call fetches a fresh one. A token that was already
+// replaced is left alone.
+func (p *TokenProvider) Invalidate(tok string) {
+	if cur, ok := p.cache.Get(tokenKey); ok && cur.(string) == tok {
+		p.cache.Delete(tokenKey)
+		p.mu.Lock()
+		p.validTill = time.Time{}
+		p.mu.Unlock()
+	}
+}
+
+// Valid reports whether the last token fetched is still unexpired and has not
+// been called invalid.
+func (p *TokenProvider) Valid() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return time.Now().Before(p.validTill)
+}
+
+func (p *TokenProvider) fetchWithRetry(ctx context.Context) (string, error) {
+	var tok string
+	err := p.retry.Do(ctx, func(ctx context.Context) error {
+		var err error
+		tok, err = p.fetch(ctx)
+		return err
+	})
+	return tok, err
+}
+
+type tokenResponse struct {
+	Code   int    `json:"code"`
+	Msg    string `json:"msg"`
+	Token  string `json:"tenant_access_token"`
+	Expire int    `json:"expire"`
+}
+
+// fetch calls the token endpoint once. The SDK's generated auth/v3 model
+// expects a "data" object that this endpoint does not send, so the raw
+// request helper is used and the top-level fields are decoded here.
+func (p *TokenProvider) fetch(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	start := time.Now()
+	resp, err := p.client.Post(ctx, tokenPath, map[string]string{
+		"app_id":     p.appID,
+		"app_secret": p.appSecret,
+	}, larkcore.AccessTokenTypeNone)
+	if err != nil {
+		err = transportError("token", err)
+		p.metrics.observeAPI("token", codeOf(err), time.Since(start))
+		p.metrics.tokenFetch("error")
+		return "", err
+	}
+	var body tokenResponse
+	if jerr := json.Unmarshal(resp.RawBody, &body); jerr != nil {
+		p.metrics.observeAPI("token", -1, time.Since(start))
+		p.metrics.tokenFetch("error")
+		return "", &APIError{API: "token", HTTPStatus: resp.StatusCode, Msg: "unreadable token response", LogID: resp.LogId()}
+	}
+	p.metrics.observeAPI("token", body.Code, time.Since(start))
+	if body.Code != 0 || body.Token == "" {
+		p.metrics.tokenFetch("error")
+		apiErr := &APIError{API: "token", HTTPStatus: resp.StatusCode, Code: body.Code, Msg: body.Msg, LogID: resp.LogId(),
+			RetryAfter: rateLimitReset(resp)}
+		if isCredentialCode(body.Code) {
+			return "", fmt.Errorf("%w: %w", ErrCredentials, apiErr)
+		}
+		return "", apiErr
+	}
+	p.metrics.tokenFetch("ok")
+	life := time.Duration(body.Expire) * time.Second
+	ttl := cacheTTL(life)
+	p.cache.Set(tokenKey, body.Token, ttl)
+	p.mu.Lock()
+	p.validTill = time.Now().Add(life)
+	p.mu.Unlock()
+	return body.Token, nil
+}
+
+// cacheTTL keeps a token until five minutes before it expires (half its life
+// when it is short), so no request goes out with a token about to lapse.
+func cacheTTL(life time.Duration) time.Duration {
+	if life > 10*time.Minute {
+		return life - 5*time.Minute
+	}
+	if life <= 0 {
+		return time.Second
+	}
+	return life / 2
+}
+
+// Run fetches a token at start-up and keeps one fresh in the background
+// until ctx ends, so that /readyz reflects reality and the first command
+// does not pay for the fetch.
+func (p *TokenProvider) Run(ctx context.Context, log *slog.Logger) {
+	for {
+		_, err := p.Token(ctx)
+		wait := time.Minute
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("tenant token fetch failed; retrying", "err", err)
+			wait = 5 * time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+func isCredentialCode(code int) bool {
+	switch code {
+	case 10003, 10014, 10015, 20002, 99991662, 99991673:
+		return true
+	}
+	return false
+}

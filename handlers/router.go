@@ -1,0 +1,45 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Routes is what NewRouter serves.
+type Routes struct {
+	EventPath string
+	CardPath  string
+	Webhook   *Webhook
+	// Ready reports why the bot is not ready, or nil.
+	Ready   func(ctx context.Context) error
+	Metrics prometheus.Gatherer
+}
+
+// NewRouter returns the gin engine serving the bot's HTTP surface.
+func NewRouter(r Routes) *gin.Engine {
+	// Gin's debug mode prints every route to stdout; the bot logs with slog.
+	gin.SetMode(gin.ReleaseMode)
+	g := gin.New()
+	g.Use(gin.Recovery())
+	g.POST(r.EventPath, r.Webhook.ServeGin)
+	if r.CardPath != r.EventPath {
+		g.POST(r.CardPath, r.Webhook.ServeGin)
+	}
+	g.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	g.GET("/readyz", func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		if err := r.Ready(ctx); err != nil {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "not ready", "reason": err.Error()})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	})
+	g.GET("/metrics", gin.WrapH(promhttp.HandlerFor(r.Metrics, promhttp.HandlerOpts{})))
+	return g
+}

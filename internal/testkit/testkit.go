@@ -1,0 +1,236 @@
+// Package testkit runs the whole bot against the Open Platform emulator for
+// tests: real HTTP both ways, the real SDK client, signed and encrypted
+// deliveries. It is the one place shared test helpers live.
+package testkit
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"okrbot/internal/app"
+	"okrbot/internal/config"
+	"okrbot/internal/feishuemu"
+)
+
+// Fixed identities of the test tenant.
+const (
+	AppID             = "cli_testapp0000001"
+	AppSecret         = "test-app-secret-Zq8x"
+	VerificationToken = "test-verification-token-Kp3"
+	EncryptKey        = "test-encrypt-key-Wm5"
+	BotOpenID         = "ou_bot00000000000000000000000000001"
+	Operator          = "ou_operator000000000000000000000001"
+	Operator2         = "ou_operator000000000000000000000002"
+	Stranger          = "ou_stranger000000000000000000000001"
+	GroupChat         = "oc_group0000000000000000000000000001"
+)
+
+// Env is a running bot wired to a running emulator.
+type Env struct {
+	Emu    *feishuemu.Emulator
+	Feishu *httptest.Server // the emulator
+	App    *app.App
+	Bot    *httptest.Server // the bot's HTTP surface
+	Config config.Config
+	Logs   *Buffer
+}
+
+type setup struct {
+	cfg   config.Config
+	emu   feishuemu.Options
+	start bool
+}
+
+// Option adjusts an Env before it starts.
+type Option func(*setup)
+
+// WithConfig edits the bot's configuration.
+func WithConfig(f func(*config.Config)) Option { return func(s *setup) { f(&s.cfg) } }
+
+// WithEmulator edits the emulator's options.
+func WithEmulator(f func(*feishuemu.Options)) Option { return func(s *setup) { f(&s.emu) } }
+
+// WithoutTokenRefresh leaves the background token fetch off, so a test sees
+// every fetch the commands cause.
+func WithoutTokenRefresh() Option { return func(s *setup) { s.start = false } }
+
+// Config returns the bot configuration Env uses, pointed at baseURL.
+func Config(baseURL string) config.Config {
+	cfg := config.Default()
+	cfg.Feishu.AppID = AppID
+	cfg.Feishu.AppSecret = AppSecret
+	cfg.Feishu.VerificationToken = VerificationToken
+	cfg.Feishu.EncryptKey = EncryptKey
+	cfg.Feishu.BaseURL = baseURL
+	cfg.Access.Operators = []string{Operator, Operator2}
+	return cfg
+}
+
+// EmulatorOptions returns the emulator options Env uses.
+func EmulatorOptions() feishuemu.Options {
+	return feishuemu.Options{
+		AppID: AppID, AppSecret: AppSecret, VerificationToken: VerificationToken, EncryptKey: EncryptKey,
+		BotOpenID: BotOpenID, BotName: "OKR Bot",
+	}
+}
+
+// New starts an emulator and a bot wired to it; both stop when t ends.
+func New(t testing.TB, opts ...Option) *Env {
+	t.Helper()
+	s := setup{emu: EmulatorOptions(), start: true}
+	s.cfg = Config("")
+	for _, o := range opts {
+		o(&s)
+	}
+	emu := feishuemu.New(s.emu)
+	feishu := httptest.NewServer(emu)
+	if s.cfg.Feishu.BaseURL == "" {
+		s.cfg.Feishu.BaseURL = feishu.URL
+	}
+	if err := s.cfg.Validate(); err != nil {
+		t.Fatalf("testkit config: %v", err)
+	}
+	logs := &Buffer{}
+	a, err := app.New(s.cfg, app.Options{Log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatalf("app.New: %v", err)
+	}
+	botSrv := httptest.NewServer(a.Handler)
+	emu.SetBotEndpoints(botSrv.URL+s.cfg.Server.EventPath, botSrv.URL+s.cfg.Server.CardPath)
+	if s.start {
+		a.Start()
+	}
+	e := &Env{Emu: emu, Feishu: feishu, App: a, Bot: botSrv, Config: s.cfg, Logs: logs}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := a.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		botSrv.Close()
+		emu.Close()
+		feishu.Close()
+	})
+	return e
+}
+
+// Sender signs and encrypts requests as Feishu does for this app.
+func (e *Env) Sender() feishuemu.Sender {
+	return feishuemu.Sender{VerificationToken: VerificationToken, EncryptKey: e.Config.Feishu.EncryptKey, AppID: AppID}
+}
+
+// EventURL is the bot's event subscription URL.
+func (e *Env) EventURL() string { return e.Bot.URL + e.Config.Server.EventPath }
+
+// CardURL is the bot's card callback URL.
+func (e *Env) CardURL() string { return e.Bot.URL + e.Config.Server.CardPath }
+
+// Post delivers a user message and fails the test unless the bot
+// acknowledged it with 200.
+func (e *Env) Post(t testing.TB, m feishuemu.UserMessage) feishuemu.Delivery {
+	t.Helper()
+	d, err := e.Emu.PostMessage(context.Background(), m)
+	if err != nil {
+		t.Fatalf("PostMessage: %v", err)
+	}
+	if !d.OK() {
+		t.Fatalf("delivery of %q not acknowledged: status %d err %q skipped %q body %s", m.Text, d.Status, d.Err, d.Skipped, d.Body)
+	}
+	return d
+}
+
+// Say sends text to the bot in a p2p chat as Operator.
+func (e *Env) Say(t testing.TB, text string) feishuemu.Delivery {
+	t.Helper()
+	return e.Post(t, feishuemu.UserMessage{Text: text, SenderOpenID: Operator})
+}
+
+// Settle waits until the bot has finished every event it took.
+func (e *Env) Settle(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for e.App.Bot.Pending() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("bot still has %d events pending", e.App.Bot.Pending())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Replies waits for the bot's work to finish and returns every message the
+// bot sent.
+func (e *Env) Replies(t testing.TB) []feishuemu.Message {
+	t.Helper()
+	e.Settle(t)
+	return e.Emu.Replies()
+}
+
+// ReplyTo waits for and returns the bot's one reply to messageID.
+func (e *Env) ReplyTo(t testing.TB, messageID string) feishuemu.Message {
+	t.Helper()
+	var found []feishuemu.Message
+	for _, m := range e.Replies(t) {
+		if m.ParentID == messageID {
+			found = append(found, m)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("bot sent %d replies to %s, want 1", len(found), messageID)
+	}
+	return found[0]
+}
+
+// Buffer is a goroutine-safe log sink.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Text returns everything a card says, in both languages, for assertions.
+func Text(card map[string]any) string { return strings.Join(feishuemu.CardTexts(card), "\n") }
+
+// MustSay fails the test unless card says every one of want.
+func MustSay(t testing.TB, card map[string]any, want ...string) {
+	t.Helper()
+	text := Text(card)
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("card does not say %q; it says:\n%s", w, text)
+		}
+	}
+}
+
+// Click presses the button of msg whose value has op, as who.
+func (e *Env) Click(t testing.TB, msg feishuemu.Message, op, who string) feishuemu.ClickResult {
+	t.Helper()
+	for _, v := range feishuemu.ButtonValues(msg.Card) {
+		if v["op"] == op {
+			res, err := e.Emu.Click(context.Background(), feishuemu.Click{MessageID: msg.ID, OperatorOpenID: who, Value: v})
+			if err != nil {
+				t.Fatalf("Click: %v", err)
+			}
+			return res
+		}
+	}
+	t.Fatalf("card has no %q button; buttons: %v", op, feishuemu.ButtonValues(msg.Card))
+	return feishuemu.ClickResult{}
+}
