@@ -342,7 +342,7 @@ func TestForgedButtonValuesRefused(t *testing.T) {
 		return v
 	}
 	forged := []map[string]any{
-		forge(func(v map[string]any) { v["m"] = "2022-08" }),              // month changed, signature stale
+		forge(func(v map[string]any) { v["m"] = "2022-08" }),             // month changed, signature stale
 		forge(func(v map[string]any) { v["r"] = "1234567890123456789" }), // rule changed
 		forge(func(v map[string]any) { delete(v, "sig") }),
 		forge(func(v map[string]any) { v["sig"] = strings.Repeat("0", 32) }),

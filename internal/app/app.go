@@ -144,9 +144,17 @@ func (a *App) Shutdown(ctx context.Context) error {
 // sdkLogger sends the SDK's own log lines to slog.
 type sdkLogger struct{ log *slog.Logger }
 
-func (l sdkLogger) Debug(ctx context.Context, args ...any) { l.log.DebugContext(ctx, fmt.Sprint(args...)) }
-func (l sdkLogger) Info(ctx context.Context, args ...any)  { l.log.InfoContext(ctx, fmt.Sprint(args...)) }
-func (l sdkLogger) Warn(ctx context.Context, args ...any)  { l.log.WarnContext(ctx, fmt.Sprint(args...)) }
-func (l sdkLogger) Error(ctx context.Context, args ...any) { l.log.ErrorContext(ctx, fmt.Sprint(args...)) }
+func (l sdkLogger) Debug(ctx context.Context, args ...any) {
+	l.log.DebugContext(ctx, fmt.Sprint(args...))
+}
+func (l sdkLogger) Info(ctx context.Context, args ...any) {
+	l.log.InfoContext(ctx, fmt.Sprint(args...))
+}
+func (l sdkLogger) Warn(ctx context.Context, args ...any) {
+	l.log.WarnContext(ctx, fmt.Sprint(args...))
+}
+func (l sdkLogger) Error(ctx context.Context, args ...any) {
+	l.log.ErrorContext(ctx, fmt.Sprint(args...))
+}
 
 var _ larkcore.Logger = sdkLogger{}
