@@ -94,9 +94,10 @@ type OpenPlatform struct {
 	lastOK    time.Time
 }
 
-// NewOpenPlatform returns an OpenPlatform calling through client.
-func NewOpenPlatform(client *lark.Client, tokens *TokenProvider, m *Metrics) *OpenPlatform {
-	return &OpenPlatform{client: client, tokens: tokens, metrics: m, timeout: 10 * time.Second, reads: DefaultBackoff}
+// NewOpenPlatform returns an OpenPlatform calling through client; timeout
+// bounds each request.
+func NewOpenPlatform(client *lark.Client, tokens *TokenProvider, timeout time.Duration, m *Metrics) *OpenPlatform {
+	return &OpenPlatform{client: client, tokens: tokens, metrics: m, timeout: timeout, reads: DefaultBackoff}
 }
 
 // LastAnswer reports when the Open Platform last answered a call (with any

@@ -17,6 +17,8 @@ type Store interface {
 	Release(ctx context.Context, key string) error
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
 }
 
 // DedupTTL covers Feishu's redelivery schedule (15 s, 5 min, 1 h, 6 h) with
@@ -24,11 +26,43 @@ type Store interface {
 const DedupTTL = 8 * time.Hour
 
 // MemoryStore is a Store in this process's memory.
-type MemoryStore struct{ c *gocache.Cache }
+type MemoryStore struct {
+	c    *gocache.Cache
+	stop chan struct{}
+	done chan struct{}
+}
 
-// NewMemoryStore returns an empty MemoryStore.
+// NewMemoryStore returns an empty MemoryStore. Close stops its purging of
+// expired keys.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{c: gocache.New(DedupTTL, 10*time.Minute)}
+	// go-cache's own janitor can only be stopped by the garbage collector;
+	// this one stops on Close, so a shut-down bot leaves nothing running.
+	s := &MemoryStore{c: gocache.New(DedupTTL, 0), stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(10 * time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				s.c.DeleteExpired()
+			case <-s.stop:
+				return
+			}
+		}
+	}()
+	return s
+}
+
+// Close stops the purging of expired keys.
+func (s *MemoryStore) Close() error {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	<-s.done
+	return nil
 }
 
 // Claim implements Store.

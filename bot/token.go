@@ -38,15 +38,16 @@ type TokenProvider struct {
 	validTill time.Time // when the cached token expires; for readiness
 }
 
-// NewTokenProvider returns a provider that fetches tokens with client.
-func NewTokenProvider(client *lark.Client, appID, appSecret string, m *Metrics) *TokenProvider {
+// NewTokenProvider returns a provider that fetches tokens with client,
+// waiting at most timeout for one answer.
+func NewTokenProvider(client *lark.Client, appID, appSecret string, timeout time.Duration, m *Metrics) *TokenProvider {
 	return &TokenProvider{
 		client:    client,
 		appID:     appID,
 		appSecret: appSecret,
-		cache:     gocache.New(gocache.NoExpiration, 10*time.Minute),
+		cache:     gocache.New(gocache.NoExpiration, 0), // one key: expiry is checked on Get
 		metrics:   m,
-		timeout:   10 * time.Second,
+		timeout:   timeout,
 		retry:     DefaultBackoff,
 	}
 }

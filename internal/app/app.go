@@ -42,9 +42,10 @@ type App struct {
 
 // Options tune New; the zero value is fine.
 type Options struct {
-	Log     *slog.Logger
-	Workers int
-	Now     func() time.Time
+	Log            *slog.Logger
+	Workers        int
+	Now            func() time.Time
+	RequestTimeout time.Duration // default RequestTimeout
 }
 
 // New builds the bot from cfg. Call Start to begin fetching the token and
@@ -70,9 +71,13 @@ func New(cfg config.Config, o Options) (*App, error) {
 		return nil, err
 	}
 
-	client := bot.NewClient(cfg.Feishu.AppID, cfg.Feishu.AppSecret, cfg.Feishu.BaseURL, RequestTimeout, sdkLogger{log})
-	tokens := bot.NewTokenProvider(client, cfg.Feishu.AppID, cfg.Feishu.AppSecret, metrics)
-	platform := bot.NewOpenPlatform(client, tokens, metrics)
+	timeout := o.RequestTimeout
+	if timeout <= 0 {
+		timeout = RequestTimeout
+	}
+	client := bot.NewClient(cfg.Feishu.AppID, cfg.Feishu.AppSecret, cfg.Feishu.BaseURL, timeout, sdkLogger{log})
+	tokens := bot.NewTokenProvider(client, cfg.Feishu.AppID, cfg.Feishu.AppSecret, timeout, metrics)
+	platform := bot.NewOpenPlatform(client, tokens, timeout, metrics)
 	b := bot.New(bot.Settings{
 		Operators:     cfg.Access.Operators,
 		Chats:         cfg.Access.Chats,
@@ -138,7 +143,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 		a.cancel()
 		<-a.done
 	}
-	return errors.Join(err, a.audit.Close())
+	return errors.Join(err, a.store.Close(), a.audit.Close())
 }
 
 // sdkLogger sends the SDK's own log lines to slog.

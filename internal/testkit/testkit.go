@@ -7,7 +7,9 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -42,9 +44,11 @@ type Env struct {
 }
 
 type setup struct {
-	cfg   config.Config
-	emu   feishuemu.Options
-	start bool
+	cfg     config.Config
+	emu     feishuemu.Options
+	app     app.Options
+	start   bool
+	noLeaks bool
 }
 
 // Option adjusts an Env before it starts.
@@ -55,6 +59,14 @@ func WithConfig(f func(*config.Config)) Option { return func(s *setup) { f(&s.cf
 
 // WithEmulator edits the emulator's options.
 func WithEmulator(f func(*feishuemu.Options)) Option { return func(s *setup) { f(&s.emu) } }
+
+// WithRequestTimeout bounds each Open Platform request, so tests of slow
+// answers run fast.
+func WithRequestTimeout(d time.Duration) Option { return func(s *setup) { s.app.RequestTimeout = d } }
+
+// WithLeakCheck fails the test if goroutines the Env started are still
+// running once it has shut down.
+func WithLeakCheck() Option { return func(s *setup) { s.noLeaks = true } }
 
 // WithoutTokenRefresh leaves the background token fetch off, so a test sees
 // every fetch the commands cause.
@@ -96,8 +108,10 @@ func New(t testing.TB, opts ...Option) *Env {
 	if err := s.cfg.Validate(); err != nil {
 		t.Fatalf("testkit config: %v", err)
 	}
+	before := runtime.NumGoroutine()
 	logs := &Buffer{}
-	a, err := app.New(s.cfg, app.Options{Log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	s.app.Log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := app.New(s.cfg, s.app)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
@@ -116,6 +130,9 @@ func New(t testing.TB, opts ...Option) *Env {
 		botSrv.Close()
 		emu.Close()
 		feishu.Close()
+		if s.noLeaks {
+			checkLeaks(t, before)
+		}
 	})
 	return e
 }
@@ -233,4 +250,22 @@ func (e *Env) Click(t testing.TB, msg feishuemu.Message, op, who string) feishue
 	}
 	t.Fatalf("card has no %q button; buttons: %v", op, feishuemu.ButtonValues(msg.Card))
 	return feishuemu.ClickResult{}
+}
+
+// checkLeaks waits for the goroutine count to fall back to before, and
+// fails with the stacks of the ones left if it does not.
+func checkLeaks(t testing.TB, before int) {
+	t.Helper()
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			t.Errorf("%d goroutines left behind (%d before):\n%s", runtime.NumGoroutine()-before, before, buf[:n])
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	}
 }
