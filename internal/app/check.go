@@ -43,7 +43,9 @@ func (a *App) Check(ctx context.Context, w io.Writer) bool {
 
 	if id := a.Config.OKR.DefaultPeriodRuleID; id == "" {
 		fmt.Fprintf(w, "%-13s %-4s %s\n", "default rule", "-", "none configured: /newperiod without a rule offers buttons")
-	} else if err == nil {
+	} else if err != nil {
+		fmt.Fprintf(w, "%-13s %-4s %s\n", "default rule", "-", "not checked: the rules could not be read")
+	} else {
 		var derr error
 		if !hasRule(rules, id) {
 			derr = fmt.Errorf("okr.default_period_rule_id %s is not one of the tenant's rules (see the list below)", id)

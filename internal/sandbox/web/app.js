@@ -1,0 +1,674 @@
+// okrbot sandbox page. Plain JavaScript, no dependencies.
+//
+// Everything that comes from the server (messages, cards, traffic) reaches
+// the DOM through createElement/textContent only: card markdown is parsed
+// by the small renderer below, which builds nodes and never assigns HTML.
+'use strict';
+
+(() => {
+  // ---------- state ----------
+  const ui = {
+    state: null,
+    version: 0,
+    lang: readPref('okrbot.lang', 'en_us', ['en_us', 'zh_cn']),
+    me: readPref('okrbot.me', '', null),
+    chat: readPref('okrbot.chat', 'p2p', ['p2p', 'group']),
+    mention: true,
+    rendered: new Map(), // message id → {node, sig}
+    threadKey: '',
+    seenTraffic: 0,
+    history: [],
+    historyAt: 0,
+    toastTimer: 0,
+  };
+
+  function readPref(key, def, allowed) {
+    try {
+      const v = localStorage.getItem(key);
+      if (v !== null && (!allowed || allowed.includes(v))) return v;
+    } catch (e) { /* storage unavailable */ }
+    return def;
+  }
+  function writePref(key, v) {
+    try { localStorage.setItem(key, v); } catch (e) { /* storage unavailable */ }
+  }
+
+  const $ = (id) => document.getElementById(id);
+
+  // h builds an element: h('div', {class: 'x', text: 'y', onclick: f}, child…).
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'class') el.className = v;
+      else if (k === 'text') el.textContent = v;
+      else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const c of children) {
+      if (c === null || c === undefined || c === false) continue;
+      el.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
+    }
+    return el;
+  }
+
+  // ---------- server ----------
+  async function post(path, body) {
+    const res = await fetch(path, {
+      method: 'POST',
+      headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify(body),
+    });
+    let data = {};
+    try { data = await res.json(); } catch (e) { /* empty answer */ }
+    if (!res.ok) throw new Error(data.error || `HTTP ${res.status}`);
+    return data;
+  }
+
+  async function poll() {
+    for (;;) {
+      try {
+        const url = ui.state ? `/sandbox/api/state?after=${ui.version}` : '/sandbox/api/state';
+        const res = await fetch(url, {cache: 'no-store'});
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        const st = await res.json();
+        ui.version = st.version;
+        ui.state = st;
+        $('conn').hidden = true;
+        render();
+      } catch (e) {
+        $('conn').hidden = false;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  // ---------- helpers ----------
+  function me() {
+    const ps = ui.state ? ui.state.people : [];
+    return ps.find((p) => p.open_id === ui.me) || ps[0] || null;
+  }
+  function chatId() {
+    if (!ui.state) return '';
+    if (ui.chat === 'group') return ui.state.group.id;
+    const p = me();
+    return p ? p.p2p_chat : '';
+  }
+  function personName(openID) {
+    const st = ui.state;
+    if (!st) return openID;
+    if (openID === st.bot.open_id) return st.bot.name;
+    const p = st.people.find((x) => x.open_id === openID);
+    return p ? p.name : openID;
+  }
+  function personIndex(openID) {
+    return ui.state ? ui.state.people.findIndex((x) => x.open_id === openID) : -1;
+  }
+  function initials(name) {
+    const parts = name.split(/\s+/).filter(Boolean);
+    return ((parts[0] || '?')[0] + (parts[1] ? parts[1][0] : '')).toUpperCase();
+  }
+  function clock(ms) {
+    const d = new Date(ms);
+    return d.toLocaleTimeString([], {hour: '2-digit', minute: '2-digit', hour12: false});
+  }
+  function clockSec(ms) {
+    const d = new Date(ms);
+    const p = (n, w) => String(n).padStart(w, '0');
+    return `${p(d.getHours(), 2)}:${p(d.getMinutes(), 2)}:${p(d.getSeconds(), 2)}.${p(d.getMilliseconds(), 3)}`;
+  }
+  // i18n returns a text object's string in the page's card language,
+  // falling back to content (what Feishu clients do).
+  function i18n(obj) {
+    if (!obj || typeof obj !== 'object') return '';
+    const t = obj.i18n_content;
+    if (t && typeof t === 'object' && typeof t[ui.lang] === 'string' && t[ui.lang] !== '') return t[ui.lang];
+    return typeof obj.content === 'string' ? obj.content : '';
+  }
+
+  // ---------- markdown (Feishu card subset) ----------
+  const ENTITIES = {amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00a0'};
+  function decodeEntities(s) {
+    return s.replace(/&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z]{2,6});/g, (m, e) => {
+      if (e[0] === '#') {
+        const n = e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
+        const ok = n > 0 && n <= 0x10ffff && !(n >= 0xd800 && n <= 0xdfff);
+        return ok ? String.fromCodePoint(n) : m;
+      }
+      return Object.prototype.hasOwnProperty.call(ENTITIES, e) ? ENTITIES[e] : m;
+    });
+  }
+  const FONT_COLORS = ['red', 'green', 'grey', 'gray', 'blue', 'orange', 'yellow', 'purple', 'violet', 'carmine', 'wathet', 'turquoise', 'indigo'];
+  const AT_RE = /^<at\s+(?:id|open_id|user_id|email)\s*=\s*["']?([^"'\s>]*)["']?\s*>([^<]*)<\/at>/;
+  const FONT_RE = /^<font\s+color\s*=\s*["']?([a-zA-Z-]+)["']?\s*>/;
+  const LINK_RE = /^\[([^\]\n]+)\]\(([^)\s]+)\)/;
+
+  // markdown renders card markdown into a fragment: **bold**, ~~strike~~,
+  // `code`, line breaks, <at id=…></at> mentions, <font color=…>, and
+  // [text](http…) links. Plain runs are entity-decoded and added as text
+  // nodes, so nothing in the card can become markup.
+  function markdown(src) {
+    const frag = document.createDocumentFragment();
+    inline(String(src), frag, 0);
+    return frag;
+  }
+  function inline(s, parent, depth) {
+    let text = '';
+    const flush = () => {
+      if (text) parent.appendChild(document.createTextNode(decodeEntities(text)));
+      text = '';
+    };
+    let i = 0;
+    while (i < s.length) {
+      const c = s[i];
+      if (c === '\n') { flush(); parent.appendChild(h('br')); i++; continue; }
+      if (depth < 6 && (s.startsWith('**', i) || s.startsWith('~~', i))) {
+        const mark = s.slice(i, i + 2);
+        const j = s.indexOf(mark, i + 2);
+        if (j > i + 2) {
+          flush();
+          const el = h(mark === '**' ? 'strong' : 'del');
+          inline(s.slice(i + 2, j), el, depth + 1);
+          parent.appendChild(el);
+          i = j + 2;
+          continue;
+        }
+      }
+      if (c === '`') {
+        const j = s.indexOf('`', i + 1);
+        if (j > i + 1) {
+          flush();
+          parent.appendChild(h('code', {text: decodeEntities(s.slice(i + 1, j))}));
+          i = j + 1;
+          continue;
+        }
+      }
+      if (c === '<') {
+        const rest = s.slice(i);
+        const at = AT_RE.exec(rest);
+        if (at) {
+          flush();
+          parent.appendChild(mentionChip(at[1], at[2]));
+          i += at[0].length;
+          continue;
+        }
+        const font = depth < 6 && FONT_RE.exec(rest);
+        if (font) {
+          const close = s.indexOf('</font>', i + font[0].length);
+          if (close >= 0) {
+            flush();
+            const color = font[1].toLowerCase();
+            const span = h('span', {class: FONT_COLORS.includes(color) ? `font-${color === 'gray' ? 'grey' : color}` : ''});
+            inline(s.slice(i + font[0].length, close), span, depth + 1);
+            parent.appendChild(span);
+            i = close + '</font>'.length;
+            continue;
+          }
+        }
+      }
+      if (c === '[' && depth < 6) {
+        const link = LINK_RE.exec(s.slice(i));
+        if (link) {
+          flush();
+          const url = decodeEntities(link[2]);
+          const el = /^https?:\/\//i.test(url)
+            ? h('a', {href: url, target: '_blank', rel: 'noopener noreferrer'})
+            : h('span');
+          inline(link[1], el, depth + 1);
+          parent.appendChild(el);
+          i += link[0].length;
+          continue;
+        }
+      }
+      text += c;
+      i++;
+    }
+    flush();
+  }
+  function mentionChip(id, inner) {
+    let name = id === 'all' ? (ui.lang === 'zh_cn' ? '所有人' : 'Everyone') : personName(id);
+    if (name === id && inner) name = decodeEntities(inner);
+    return h('span', {class: 'at-chip', title: id, text: '@' + name});
+  }
+
+  // ---------- card (Card JSON 2.0) ----------
+  function renderCard(card, msg) {
+    const root = h('div', {class: 'card'});
+    const header = card.header;
+    if (header && typeof header === 'object') {
+      const tpl = typeof header.template === 'string' ? header.template : 'default';
+      root.appendChild(h('div', {class: `card-header tpl-${tpl.replace(/[^a-z-]/g, '')}`},
+        h('div', {class: 'card-title', text: i18n(header.title)}),
+        i18n(header.subtitle) ? h('div', {class: 'card-subtitle', text: i18n(header.subtitle)}) : null));
+    }
+    const body = h('div', {class: 'card-body'});
+    const els = card.body && Array.isArray(card.body.elements) ? card.body.elements : (Array.isArray(card.elements) ? card.elements : []);
+    for (const el of els) body.appendChild(renderElement(el, msg, 0));
+    root.appendChild(body);
+    return root;
+  }
+
+  function renderElement(el, msg, depth) {
+    if (!el || typeof el !== 'object' || depth > 8) return document.createTextNode('');
+    switch (el.tag) {
+      case 'markdown':
+      case 'lark_md': {
+        const div = h('div', {class: 'md' + (el.text_size === 'notation' ? ' notation' : '')});
+        div.appendChild(markdown(i18n(el)));
+        return div;
+      }
+      case 'plain_text':
+        return h('div', {class: 'md' + (el.text_size === 'notation' ? ' notation' : ''), text: i18n(el)});
+      case 'div': {
+        const wrap = h('div', {class: 'col'});
+        if (el.text) wrap.appendChild(renderText(el.text));
+        if (Array.isArray(el.fields)) {
+          const grid = h('div', {class: 'fields'});
+          for (const f of el.fields) {
+            const cell = renderText(f && f.text);
+            if (!(f && f.is_short)) cell.classList.add('full');
+            grid.appendChild(cell);
+          }
+          wrap.appendChild(grid);
+        }
+        return wrap;
+      }
+      case 'hr':
+        return h('hr', {class: 'el-hr'});
+      case 'column_set': {
+        const row = h('div', {class: 'cols'});
+        row.style.gap = spacing(el.horizontal_spacing, 8);
+        for (const col of Array.isArray(el.columns) ? el.columns : []) {
+          const c = h('div', {class: 'col'});
+          if (col.width === 'auto') c.classList.add('col-auto');
+          else c.style.flex = `${Math.max(1, Math.min(5, Number(col.weight) || 1))} 1 0`;
+          for (const child of Array.isArray(col.elements) ? col.elements : []) c.appendChild(renderElement(child, msg, depth + 1));
+          row.appendChild(c);
+        }
+        return row;
+      }
+      case 'button':
+        return renderButton(el, msg);
+      case 'img':
+        return h('div', {class: 'unknown', text: '[image]'});
+      default:
+        if (Array.isArray(el.elements)) {
+          const c = h('div', {class: 'col'});
+          for (const child of el.elements) c.appendChild(renderElement(child, msg, depth + 1));
+          return c;
+        }
+        return h('div', {class: 'unknown', text: `[${String(el.tag || 'element')} not shown by the sandbox]`});
+    }
+  }
+  function renderText(t) {
+    if (!t || typeof t !== 'object') return h('div', {class: 'md'});
+    if (t.tag === 'lark_md' || t.tag === 'markdown') {
+      const d = h('div', {class: 'md'});
+      d.appendChild(markdown(i18n(t)));
+      return d;
+    }
+    return h('div', {class: 'md', text: i18n(t)});
+  }
+  function spacing(v, def) {
+    const px = {small: 4, medium: 8, large: 12, extra_large: 16};
+    if (typeof v === 'string' && px[v] !== undefined) return `${px[v]}px`;
+    const m = typeof v === 'string' && /^([0-9]{1,2})px$/.exec(v);
+    return `${m ? m[1] : def}px`;
+  }
+
+  function renderButton(el, msg) {
+    const type = typeof el.type === 'string' ? el.type.replace(/[^a-z_]/g, '') : 'default';
+    const btn = h('button', {type: 'button', class: `btn btn-${type || 'default'}`, text: i18n(el.text), disabled: !!el.disabled});
+    if (typeof el.name === 'string') btn.dataset.name = el.name;
+    const behaviors = Array.isArray(el.behaviors) ? el.behaviors : [];
+    const cb = behaviors.find((b) => b && b.type === 'callback');
+    const open = behaviors.find((b) => b && b.type === 'open_url');
+    let value = cb && cb.value && typeof cb.value === 'object' ? cb.value : null;
+    if (!value && !open && el.value && typeof el.value === 'object') value = el.value; // JSON 1.0 style
+    btn.addEventListener('click', () => {
+      if (value) clickButton(btn, msg, value, el.name);
+      else if (open && typeof open.default_url === 'string' && /^https?:\/\//i.test(open.default_url)) {
+        window.open(open.default_url, '_blank', 'noopener,noreferrer');
+      }
+    });
+    return btn;
+  }
+
+  async function clickButton(btn, msg, value, name) {
+    const who = me();
+    if (!who) return;
+    btn.disabled = true;
+    btn.classList.add('loading');
+    try {
+      const r = await post('/sandbox/api/click', {message_id: msg.id, value, name: typeof name === 'string' ? name : '', as: who.open_id});
+      if (r.toast) showToast(r.toast);
+      else if (r.error) showToast({type: 'error', content: `Feishu client error ${r.error}: ${r.detail || ''}`});
+    } catch (e) {
+      showToast({type: 'error', content: e.message});
+    } finally {
+      btn.disabled = false;
+      btn.classList.remove('loading');
+    }
+  }
+
+  function showToast(t) {
+    const el = $('toast');
+    const kind = ['success', 'error', 'warning', 'info'].includes(t.type) ? t.type : 'info';
+    el.className = `toast ${kind}`;
+    el.textContent = i18n(t) || t.content || '';
+    el.hidden = false;
+    clearTimeout(ui.toastTimer);
+    ui.toastTimer = setTimeout(() => { el.hidden = true; }, 3000);
+  }
+
+  // ---------- rendering ----------
+  function render() {
+    renderSidebar();
+    renderHeader();
+    renderThread();
+    renderTraffic();
+    renderFaults();
+  }
+
+  function renderSidebar() {
+    const st = ui.state;
+    const who = me();
+    if (who && ui.me !== who.open_id) ui.me = who.open_id;
+    $('chat-p2p').classList.toggle('active', ui.chat === 'p2p');
+    $('chat-group').classList.toggle('active', ui.chat === 'group');
+    $('chat-p2p').setAttribute('aria-selected', String(ui.chat === 'p2p'));
+    $('chat-group').setAttribute('aria-selected', String(ui.chat === 'group'));
+    $('preview-p2p').textContent = preview(who ? who.p2p_chat : '') || 'Direct message';
+    $('preview-group').textContent = preview(st.group.id) || 'Group chat';
+
+    const people = $('people');
+    people.replaceChildren(...st.people.map((p, i) => h('button', {
+      type: 'button', class: 'person' + (who && p.open_id === who.open_id ? ' active' : ''),
+      'aria-pressed': String(!!who && p.open_id === who.open_id), 'data-openid': p.open_id, title: p.role,
+      onclick: () => { ui.me = p.open_id; writePref('okrbot.me', p.open_id); render(); $('composer-input').focus(); },
+    },
+    h('span', {class: `avatar avatar-p${i % 2}`, text: initials(p.name)}),
+    h('span', {class: 'person-text'},
+      h('span', {class: 'person-name'}, p.name,
+        h('span', {class: 'role ' + (p.operator ? 'role-op' : 'role-no'), text: p.operator ? 'Operator' : 'Not operator'})),
+      h('span', {class: 'person-id', text: p.open_id})))));
+
+    $('lang-en').classList.toggle('active', ui.lang === 'en_us');
+    $('lang-zh').classList.toggle('active', ui.lang === 'zh_cn');
+    $('lang-en').setAttribute('aria-pressed', String(ui.lang === 'en_us'));
+    $('lang-zh').setAttribute('aria-pressed', String(ui.lang === 'zh_cn'));
+
+    const t = st.tenant;
+    $('tenant').replaceChildren(
+      h('dt', {text: 'App'}), h('dd', {class: 'mono', text: t.app_id, title: t.app_id}),
+      h('dt', {text: 'Bot'}), h('dd', {text: st.bot.name}),
+      h('dt', {text: 'Period rules'}), h('dd', {text: String(t.rules)}),
+      h('dt', {text: 'Periods'}), h('dd', {text: String(t.periods)}));
+  }
+
+  function preview(chat) {
+    const msgs = ui.state.messages.filter((m) => m.chat_id === chat);
+    const last = msgs[msgs.length - 1];
+    if (!last) return '';
+    if (last.card) {
+      const c = last.card;
+      return (c.config && i18n(c.config.summary)) || (c.header && i18n(c.header.title)) || '[card]';
+    }
+    return `${personName(last.sender)}: ${last.text || ''}`;
+  }
+
+  function renderHeader() {
+    const who = me();
+    const group = ui.chat === 'group';
+    $('chat-title').textContent = group ? ui.state.group.name : ui.state.bot.name;
+    $('chat-avatar').textContent = group ? 'HR' : 'OK';
+    $('chat-avatar').className = 'avatar avatar-lg ' + (group ? 'avatar-group' : 'avatar-bot');
+    $('chat-sub').textContent = group
+      ? `Group chat · ${ui.state.people.map((p) => p.name).join(', ')} and ${ui.state.bot.name} · the bot answers when @mentioned`
+      : `Direct message with the bot · you are ${who ? who.name : ''}`;
+    $('mention-switch').hidden = !group;
+    $('composer-mention').hidden = !(group && ui.mention);
+    $('composer-hint').textContent = who
+      ? `Sending as ${who.name} (${who.operator ? 'operator' : 'not an operator'}), delivered to the bot as a signed, encrypted im.message.receive_v1 event`
+      : '';
+  }
+
+  function renderThread() {
+    const thread = $('thread');
+    const st = ui.state;
+    const chat = chatId();
+    const who = me();
+    const key = [chat, ui.lang, who ? who.open_id : ''].join('|');
+    if (key !== ui.threadKey) {
+      thread.replaceChildren();
+      ui.rendered.clear();
+      ui.threadKey = key;
+    }
+    const msgs = st.messages.filter((m) => m.chat_id === chat);
+    const byID = new Map(st.messages.map((m) => [m.id, m]));
+    const nearBottom = thread.scrollHeight - thread.scrollTop - thread.clientHeight < 80;
+    let added = false;
+
+    let empty = thread.querySelector('.empty');
+    if (msgs.length === 0) {
+      if (!empty) thread.appendChild(emptyState());
+      return;
+    }
+    if (empty) empty.remove();
+
+    let typing = thread.querySelector('.typing-row');
+    for (const m of msgs) {
+      const sig = JSON.stringify([m.card, m.updates, m.delivery, m.text, m.awaiting]);
+      const have = ui.rendered.get(m.id);
+      if (have && have.sig === sig) continue;
+      const node = renderMessage(m, byID);
+      if (have) have.node.replaceWith(node);
+      else { thread.insertBefore(node, typing); added = true; }
+      ui.rendered.set(m.id, {node, sig});
+    }
+    const awaiting = msgs.some((m) => m.awaiting);
+    if (awaiting && !typing) {
+      typing = h('div', {class: 'msg typing-row'},
+        h('span', {class: 'avatar avatar-bot', text: 'OK'}),
+        h('div', {class: 'typing', title: `${st.bot.name} is working…`}, h('i'), h('i'), h('i')));
+      thread.appendChild(typing);
+      added = true;
+    } else if (!awaiting && typing) {
+      typing.remove();
+    }
+    if (added || nearBottom) thread.scrollTop = thread.scrollHeight;
+  }
+
+  function emptyState() {
+    const group = ui.chat === 'group';
+    return h('div', {class: 'empty'},
+      h('h2', {text: group ? 'HR Operations' : `Chat with ${ui.state.bot.name}`}),
+      h('p', {text: group
+        ? 'In a group the bot answers only when @mentioned; the switch above adds the mention.'
+        : 'Type a command below, or pick one of the suggestions. Try /newperiod 2022-01.'}),
+      h('p', {text: 'Every message goes through the emulated Feishu Open Platform to the real bot, signed and encrypted.'}));
+  }
+
+  function renderMessage(m, byID) {
+    const who = me();
+    const mine = !m.from_bot && who && m.sender === who.open_id;
+    const name = personName(m.sender);
+    const idx = personIndex(m.sender);
+    const avatar = m.from_bot
+      ? h('span', {class: 'avatar avatar-bot', text: 'OK'})
+      : h('span', {class: `avatar avatar-p${Math.max(idx, 0) % 2}`, text: initials(name)});
+    const meta = h('div', {class: 'msg-meta'},
+      h('span', {class: 'name', text: mine ? 'You' : name}),
+      m.from_bot ? h('span', {class: 'bot-tag', text: 'Bot'}) : null,
+      h('span', {text: clock(m.time)}),
+      m.updates ? h('span', {class: 'edited', text: '· updated'}) : null);
+    const main = h('div', {class: 'msg-main'}, meta);
+    if (m.from_bot && m.parent_id && byID.has(m.parent_id)) {
+      const p = byID.get(m.parent_id);
+      main.appendChild(h('div', {class: 'quote', text: `Reply to ${personName(p.sender)}: ${p.text || ''}`}));
+    }
+    if (m.card) {
+      main.appendChild(renderCard(m.card, m));
+    } else {
+      main.appendChild(renderBubble(m));
+    }
+    if (!m.from_bot && m.delivery && m.delivery !== 'ok') {
+      const failed = m.delivery !== 'sending';
+      main.appendChild(h('div', {class: 'delivery' + (failed ? ' failed' : ''), text: failed ? m.delivery : 'Sending…'}));
+    }
+    return h('div', {class: 'msg' + (mine ? ' mine' : ''), 'data-id': m.id, 'data-from': m.from_bot ? 'bot' : 'user'}, avatar, main);
+  }
+
+  // renderBubble shows a user's text, with its @mentions highlighted.
+  function renderBubble(m) {
+    const b = h('div', {class: 'bubble'});
+    const names = (m.mentions || []).map((x) => '@' + x.name).filter((x) => x.length > 1);
+    let s = m.text || '';
+    while (s) {
+      let at = -1;
+      let hit = '';
+      for (const n of names) {
+        const i = s.indexOf(n);
+        if (i >= 0 && (at < 0 || i < at)) { at = i; hit = n; }
+      }
+      if (at < 0) { b.appendChild(document.createTextNode(s)); break; }
+      if (at > 0) b.appendChild(document.createTextNode(s.slice(0, at)));
+      b.appendChild(h('span', {class: 'at', text: hit}));
+      s = s.slice(at + hit.length);
+    }
+    return b;
+  }
+
+  function renderTraffic() {
+    const list = $('traffic');
+    const items = ui.state.traffic;
+    $('traffic-count').textContent = String(items.length);
+    const nodes = [];
+    for (let i = items.length - 1; i >= 0; i--) nodes.push(renderTrafficItem(items[i], i));
+    if (nodes.length === 0) nodes.push(h('li', {class: 'traffic-empty', text: 'No calls yet.'}));
+    const fresh = items.length - ui.seenTraffic;
+    list.replaceChildren(...nodes);
+    if (ui.seenTraffic > 0 && fresh > 0) {
+      for (let i = 0; i < Math.min(fresh, nodes.length); i++) nodes[i].classList.add('fresh');
+    }
+    ui.seenTraffic = items.length;
+  }
+
+  function shortPath(p) {
+    return p.replace(/\/(om_|oc_)([0-9a-f]{6})[0-9a-f]{20,}/g, '/$1$2…');
+  }
+
+  function renderTrafficItem(t) {
+    const push = t.kind !== 'api';
+    const status = t.status
+      ? h('span', {class: `status st-${String(t.status)[0]}`, text: String(t.status)})
+      : h('span', {class: `status ${t.pending ? 'st-0' : 'st-x'}`, text: t.pending ? '…' : (push ? 'fail' : 'reset')});
+    const sub = h('div', {class: 'tr-sub'});
+    if (push) {
+      sub.append(`${t.event}${t.attempt > 1 ? ` · attempt ${t.attempt}` : ''} · ${t.ms} ms · ${clockSec(t.time)}`);
+      if (t.error) sub.append(' · ', h('span', {class: 'code-bad', text: t.error}));
+    } else {
+      sub.append(`${t.api} · `);
+      if (t.code !== undefined && t.code !== null) {
+        sub.append(h('span', {class: t.code === 0 ? 'code-ok' : 'code-bad', text: `code ${t.code}`}), ' · ');
+      }
+      sub.append(t.pending ? `in flight · ${clockSec(t.time)}` : `${t.ms} ms · ${clockSec(t.time)}`);
+    }
+    const title = push
+      ? `${t.method} ${t.path}\n${t.event}, message ${t.message_id || ''}`
+      : `${t.method} ${t.path}\nlog_id ${t.log_id || ''}`;
+    return h('li', {class: 'tr', title},
+      h('span', {class: 'kind ' + (push ? 'kind-push' : 'kind-api'), text: push ? 'PUSH' : 'API'}),
+      h('div', {class: 'tr-path'}, h('span', {class: 'method', text: t.method}), shortPath(t.path)),
+      status, sub);
+  }
+
+  function renderFaults() {
+    const f = ui.state.faults;
+    const el = $('fault-status');
+    const parts = [];
+    if (f.armed.length) parts.push(`Next create${f.armed.length > 1 ? 's' : ''} will fail: ${f.armed.join(', then ')}`);
+    if (f.slow) parts.push('every API answers 3 s late');
+    el.textContent = parts.length ? parts.join('; ') + '.' : 'No faults armed: the tenant behaves normally.';
+    el.classList.toggle('armed', parts.length > 0);
+    $('fault-slow').setAttribute('aria-pressed', String(f.slow));
+  }
+
+  // ---------- actions ----------
+  async function send(text) {
+    const who = me();
+    text = text.trim();
+    if (!text || !who) return;
+    ui.history.push(text);
+    ui.historyAt = ui.history.length;
+    try {
+      await post('/sandbox/api/send', {text, as: who.open_id, chat: ui.chat, mention: ui.chat === 'group' && ui.mention});
+    } catch (e) {
+      showToast({type: 'error', content: `Not sent: ${e.message}`});
+    }
+  }
+
+  async function fault(body) {
+    try { await post('/sandbox/api/fault', body); } catch (e) { showToast({type: 'error', content: e.message}); }
+  }
+
+  function wire() {
+    $('composer').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const input = $('composer-input');
+      const text = input.value;
+      input.value = '';
+      send(text);
+    });
+    $('composer-input').addEventListener('keydown', (ev) => {
+      const input = ev.target;
+      if (ev.key === 'ArrowUp' && ui.historyAt > 0) {
+        ui.historyAt--;
+        input.value = ui.history[ui.historyAt];
+        ev.preventDefault();
+      } else if (ev.key === 'ArrowDown' && ui.historyAt < ui.history.length) {
+        ui.historyAt++;
+        input.value = ui.history[ui.historyAt] || '';
+        ev.preventDefault();
+      }
+    });
+    for (const chip of document.querySelectorAll('#suggestions .chip')) {
+      chip.addEventListener('click', () => send(chip.dataset.cmd || ''));
+    }
+    for (const b of document.querySelectorAll('.chat-item')) {
+      b.addEventListener('click', () => {
+        ui.chat = b.dataset.chat === 'group' ? 'group' : 'p2p';
+        writePref('okrbot.chat', ui.chat);
+        if (ui.state) render();
+        $('composer-input').focus();
+      });
+    }
+    for (const b of document.querySelectorAll('.segmented button')) {
+      b.addEventListener('click', () => {
+        ui.lang = b.dataset.lang === 'zh_cn' ? 'zh_cn' : 'en_us';
+        writePref('okrbot.lang', ui.lang);
+        if (ui.state) render();
+      });
+    }
+    $('mention').addEventListener('change', (ev) => {
+      ui.mention = ev.target.checked;
+      if (ui.state) renderHeader();
+    });
+    $('fault-arm').addEventListener('click', () => {
+      const v = $('fault-code').value;
+      fault(v === 'hangup' ? {action: 'hangup'} : {action: 'fail', code: Number(v)});
+    });
+    $('fault-revoke').addEventListener('click', async () => {
+      await fault({action: 'revoke'});
+      showToast({type: 'info', content: 'Tenant tokens revoked: the next call answers 99991663.'});
+    });
+    $('fault-slow').addEventListener('click', () => {
+      fault({action: 'slow', on: $('fault-slow').getAttribute('aria-pressed') !== 'true'});
+    });
+    $('fault-clear').addEventListener('click', () => fault({action: 'clear'}));
+  }
+
+  wire();
+  poll();
+  $('composer-input').focus();
+})();
