@@ -185,8 +185,12 @@ func TestAckDoesNotWaitForOpenPlatform(t *testing.T) {
 	// Every Open Platform answer takes 3 s; the ack must not wait for one.
 	env.Emu.SetLatency("", 3*time.Second)
 	d := env.Say(t, "/newperiod 2022-01 7290000000000000001")
-	if got := env.Emu.Calls(); len(got) != 0 {
-		t.Fatalf("ack came after %d Open Platform answers", len(got))
+	// The ack came while the bot's first call was still waiting for its
+	// answer (a call is logged when it arrives, answered when Status is set).
+	for _, c := range env.Emu.Calls() {
+		if c.Status != 0 {
+			t.Fatalf("the ack waited for an Open Platform answer: %+v", c)
+		}
 	}
 	env.Emu.SetLatency("", 0)
 	env.ReplyTo(t, d.MessageID)
