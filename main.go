@@ -133,6 +133,10 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "okrbot: server.addr:", err)
 		return 1
 	}
+	// Signals are caught before the server accepts anything, so a SIGTERM
+	// never finds the process without its handler.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 15 * time.Second, IdleTimeout: 2 * time.Minute}
 	a.Start()
@@ -140,9 +144,6 @@ func serve(args []string, stderr io.Writer) int {
 		"card_path", cfg.Server.CardPath, "config", cfg.Redacted())
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	select {
 	case err := <-serveErr:
 		a.Log.Error("server stopped", "err", err)

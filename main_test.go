@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,5 +116,63 @@ func TestCheck(t *testing.T) {
 				t.Errorf("check took %v", time.Since(start))
 			}
 		})
+	}
+}
+
+func TestServeDrainsOnSIGTERM(t *testing.T) {
+	emu := feishuemu.New(testkit.EmulatorOptions())
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	defer emu.Close()
+	setEnv(t, srv.URL)
+	t.Setenv("FEISHU_ENCRYPT_KEY", testkit.EncryptKey)
+	t.Setenv("OKRBOT_OPERATORS", testkit.Operator)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	t.Setenv("OKRBOT_ADDR", addr)
+	emu.SetBotEndpoints("http://"+addr+"/webhook/event", "http://"+addr+"/webhook/card")
+
+	var errb testkit.Buffer
+	exit := make(chan int, 1)
+	go func() { exit <- run([]string{"serve", "-log-format", "text"}, io.Discard, &errb) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve never became ready: %v\n%s", err, errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	emu.SetLatency(feishuemu.APICreatePeriod, 500*time.Millisecond)
+	d, err := emu.PostMessage(context.Background(), feishuemu.UserMessage{Text: "/newperiod 2022-01 " + feishuemu.MonthlyRuleID, SenderOpenID: testkit.Operator})
+	if err != nil || d.Status != 200 {
+		t.Fatalf("event: %v %+v", err, d)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Fatalf("serve exited %d\n%s", code, errb.String())
+		}
+	case <-time.After(25 * time.Second):
+		t.Fatal("serve did not exit after SIGTERM")
+	}
+	if len(emu.Periods()) != 1 || len(emu.Replies()) != 1 {
+		t.Fatalf("acknowledged work not finished: %d periods, %d replies", len(emu.Periods()), len(emu.Replies()))
+	}
+	if !strings.Contains(errb.String(), "shutting down") {
+		t.Errorf("no shutdown log:\n%s", errb.String())
 	}
 }

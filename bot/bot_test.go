@@ -411,3 +411,59 @@ func TestPeriodsAcrossPages(t *testing.T) {
 		t.Error("the oldest period is shown although newer ones fill the card")
 	}
 }
+
+func TestCommandsInOneChatAnsweredInOrder(t *testing.T) {
+	env := testkit.New(t)
+	env.Emu.SetLatency(feishuemu.APICreatePeriod, 300*time.Millisecond)
+	slow := env.Say(t, "/newperiod 2022-01 "+monthly)
+	fast := env.Say(t, "/help")
+	// Another chat is not held up by the slow one.
+	other := env.Post(t, feishuemu.UserMessage{ChatType: "group", ChatID: testkit.GroupChat, SenderOpenID: testkit.Operator,
+		Text: "/help", MentionBot: true})
+	replies := env.Replies(t)
+	order := map[string]int{}
+	for i, r := range replies {
+		order[r.ParentID] = i
+	}
+	if len(order) != 3 {
+		t.Fatalf("%d replies: %+v", len(replies), replies)
+	}
+	if order[slow.MessageID] > order[fast.MessageID] {
+		t.Error("in one chat the second command was answered before the first")
+	}
+	if order[other.MessageID] > order[slow.MessageID] {
+		t.Error("a command in another chat waited for the slow chat")
+	}
+}
+
+func TestSlowClickAnswersThenUpdatesCard(t *testing.T) {
+	env := testkit.New(t)
+	d := env.Say(t, "/newperiod 2022-07")
+	picker := env.ReplyTo(t, d.MessageID)
+	// The create takes longer than a callback may: the click is answered
+	// "working" in time and the card updated when the create is done.
+	env.Emu.SetLatency(feishuemu.APICreatePeriod, 2700*time.Millisecond)
+	res := env.Click(t, picker, "pick", testkit.Operator)
+	if res.Err != "" || res.Status != 200 {
+		t.Fatalf("click answer: %+v", res)
+	}
+	working, _ := env.Emu.Message(picker.ID)
+	testkit.MustSay(t, working.Card, "Working on it")
+	if len(feishuemu.ButtonValues(working.Card)) != 0 {
+		t.Error("the working card still has buttons")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, _ := env.Emu.Message(picker.ID)
+		if strings.Contains(testkit.Text(m.Card), "OKR period created") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("card never updated; it says:\n%s", testkit.Text(m.Card))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := env.Emu.CallCount(feishuemu.APICardUpdate); n != 1 {
+		t.Errorf("card updates = %d, want 1 (the delayed update)", n)
+	}
+}

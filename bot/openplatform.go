@@ -91,21 +91,12 @@ type OpenPlatform struct {
 
 	mu        sync.Mutex
 	botOpenID string
-	lastOK    time.Time
 }
 
 // NewOpenPlatform returns an OpenPlatform calling through client; timeout
 // bounds each request.
 func NewOpenPlatform(client *lark.Client, tokens *TokenProvider, timeout time.Duration, m *Metrics) *OpenPlatform {
 	return &OpenPlatform{client: client, tokens: tokens, metrics: m, timeout: timeout, reads: DefaultBackoff}
-}
-
-// LastAnswer reports when the Open Platform last answered a call (with any
-// code), for readiness.
-func (p *OpenPlatform) LastAnswer() time.Time {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.lastOK
 }
 
 type callFunc func(ctx context.Context, tok larkcore.RequestOptionFunc) (*larkcore.ApiResp, larkcore.CodeError, error)
@@ -126,10 +117,8 @@ func (p *OpenPlatform) once(ctx context.Context, api string, f callFunc) error {
 			err = transportError(api, err)
 		} else {
 			err = apiResult(api, resp, ce)
-			p.mu.Lock()
-			p.lastOK = time.Now()
-			p.mu.Unlock()
 		}
+		p.tokens.reach.observe(err)
 		p.metrics.observeAPI(api, codeOf(err), time.Since(start))
 		if attempt == 0 && Classify(err) == OutcomeTokenInvalid {
 			p.tokens.Invalidate(tok)

@@ -36,6 +36,38 @@ type TokenProvider struct {
 
 	mu        sync.Mutex
 	validTill time.Time // when the cached token expires; for readiness
+	reach     reachability
+}
+
+// reachability remembers whether the Open Platform has been answering.
+type reachability struct {
+	mu         sync.Mutex
+	lastAnswer time.Time
+	failingFor time.Time // first failure since the last answer; zero while it answers
+}
+
+func (r *reachability) observe(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var te *TransportError
+	if errors.As(err, &te) {
+		if r.failingFor.IsZero() {
+			r.failingFor = time.Now()
+		}
+		return
+	}
+	r.lastAnswer, r.failingFor = time.Now(), time.Time{}
+}
+
+// Unreachable reports how long calls to the Open Platform have been getting
+// no answer (timeouts, refused or reset connections); zero while it answers.
+func (p *TokenProvider) Unreachable() time.Duration {
+	p.reach.mu.Lock()
+	defer p.reach.mu.Unlock()
+	if p.reach.failingFor.IsZero() {
+		return 0
+	}
+	return time.Since(p.reach.failingFor)
 }
 
 // NewTokenProvider returns a provider that fetches tokens with client,
@@ -131,10 +163,12 @@ func (p *TokenProvider) fetch(ctx context.Context) (string, error) {
 	}, larkcore.AccessTokenTypeNone)
 	if err != nil {
 		err = transportError("token", err)
+		p.reach.observe(err)
 		p.metrics.observeAPI("token", codeOf(err), time.Since(start))
 		p.metrics.tokenFetch("error")
 		return "", err
 	}
+	p.reach.observe(nil)
 	var body tokenResponse
 	if jerr := json.Unmarshal(resp.RawBody, &body); jerr != nil {
 		p.metrics.observeAPI("token", -1, time.Since(start))

@@ -24,6 +24,10 @@ import (
 // RequestTimeout bounds every Open Platform request.
 const RequestTimeout = 10 * time.Second
 
+// UnreachableAfter is how long the Open Platform may go without answering
+// before /readyz says so.
+const UnreachableAfter = time.Minute
+
 // App is okrbot, assembled.
 type App struct {
 	Config   config.Config
@@ -128,6 +132,9 @@ func (a *App) Ready(ctx context.Context) error {
 	var errs []error
 	if !a.Tokens.Valid() {
 		errs = append(errs, errors.New("no valid tenant access token"))
+	}
+	if d := a.Tokens.Unreachable(); d > UnreachableAfter {
+		errs = append(errs, fmt.Errorf("the Open Platform has not answered for %s", d.Round(time.Second)))
 	}
 	if err := a.store.Ping(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("store: %w", err))
