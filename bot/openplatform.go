@@ -121,7 +121,7 @@ func (p *OpenPlatform) once(ctx context.Context, api string, f callFunc) error {
 		p.tokens.reach.observe(err)
 		p.metrics.observeAPI(api, codeOf(err), time.Since(start))
 		if attempt == 0 && Classify(err) == OutcomeTokenInvalid {
-			p.tokens.Invalidate(tok)
+			p.tokens.Invalidate(ctx, tok)
 			p.metrics.retry(api, "token_invalid")
 			continue
 		}

@@ -34,10 +34,33 @@ type TokenProvider struct {
 	timeout   time.Duration
 	retry     Backoff
 
+	share     TokenShare // nil: this process keeps its own token
+
 	mu        sync.Mutex
 	validTill time.Time // when the cached token expires; for readiness
 	reach     reachability
 }
+
+// TokenShare lets replicas share one tenant token, so that a burst across
+// replicas still makes one fetch. A Redis store implements it.
+type TokenShare interface {
+	// LoadToken returns the shared token and how long it may still be
+	// used, or "" when there is none.
+	LoadToken(ctx context.Context) (string, time.Duration, error)
+	// StoreToken shares tok for ttl.
+	StoreToken(ctx context.Context, tok string, ttl time.Duration) error
+	// DropToken forgets tok if it is still the shared token.
+	DropToken(ctx context.Context, tok string) error
+	// LockTokenFetch reports whether this replica may fetch a token now;
+	// the lock lapses by itself after ttl.
+	LockTokenFetch(ctx context.Context, ttl time.Duration) (bool, error)
+	// UnlockTokenFetch gives the lock up.
+	UnlockTokenFetch(ctx context.Context) error
+}
+
+// ShareTokens makes the provider share its token through s. Call it before
+// the first Token.
+func (p *TokenProvider) ShareTokens(s TokenShare) { p.share = s }
 
 // reachability remembers whether the Open Platform has been answering.
 type reachability struct {
@@ -100,7 +123,10 @@ func (p *TokenProvider) Token(ctx context.Context) (string, error) {
 		}
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		return p.fetchWithRetry(fctx)
+		if p.share == nil {
+			return p.fetchWithRetry(fctx)
+		}
+		return p.fetchShared(fctx)
 	})
 	select {
 	case r := <-ch:
@@ -113,16 +139,67 @@ func (p *TokenProvider) Token(ctx context.Context) (string, error) {
 	}
 }
 
-// Invalidate drops tok from the cache if it is still the cached token, so
-// that the next Token call fetches a fresh one. A token that was already
-// replaced is left alone.
-func (p *TokenProvider) Invalidate(tok string) {
+// Invalidate drops tok from the cache (and from the share) if it is still
+// the cached token, so that the next Token call fetches a fresh one. A
+// token that was already replaced is left alone.
+func (p *TokenProvider) Invalidate(ctx context.Context, tok string) {
+	if p.share != nil {
+		_ = p.share.DropToken(ctx, tok) // a failed drop only costs the other replicas one refused call
+	}
 	if cur, ok := p.cache.Get(tokenKey); ok && cur.(string) == tok {
 		p.cache.Delete(tokenKey)
 		p.mu.Lock()
 		p.validTill = time.Time{}
 		p.mu.Unlock()
 	}
+}
+
+// fetchShared takes the token another replica shared, or fetches one under
+// the share's lock and shares it. When the share fails the provider fetches
+// on its own: a token is worth more than one fetch saved.
+func (p *TokenProvider) fetchShared(ctx context.Context) (string, error) {
+	if tok, ok := p.loadShared(ctx); ok {
+		return tok, nil
+	}
+	won, err := p.share.LockTokenFetch(ctx, 15*time.Second)
+	if err == nil && !won {
+		// Another replica is fetching: wait for what it shares.
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			if tok, ok := p.loadShared(ctx); ok {
+				return tok, nil
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if won {
+		defer func() { _ = p.share.UnlockTokenFetch(context.WithoutCancel(ctx)) }()
+	}
+	tok, err := p.fetchWithRetry(ctx)
+	if err == nil {
+		p.mu.Lock()
+		left := time.Until(p.validTill)
+		p.mu.Unlock()
+		_ = p.share.StoreToken(ctx, tok, cacheTTL(left))
+	}
+	return tok, err
+}
+
+func (p *TokenProvider) loadShared(ctx context.Context) (string, bool) {
+	tok, ttl, err := p.share.LoadToken(ctx)
+	if err != nil || tok == "" || ttl <= 0 {
+		return "", false
+	}
+	p.keep(tok, ttl, ttl)
+	return tok, true
+}
+
+// keep caches tok for ttl; life is when it expires, for readiness.
+func (p *TokenProvider) keep(tok string, ttl, life time.Duration) {
+	p.cache.Set(tokenKey, tok, ttl)
+	p.mu.Lock()
+	p.validTill = time.Now().Add(life)
+	p.mu.Unlock()
 }
 
 // Valid reports whether the last token fetched is still unexpired and has not
@@ -187,11 +264,7 @@ func (p *TokenProvider) fetch(ctx context.Context) (string, error) {
 	}
 	p.metrics.tokenFetch("ok")
 	life := time.Duration(body.Expire) * time.Second
-	ttl := cacheTTL(life)
-	p.cache.Set(tokenKey, body.Token, ttl)
-	p.mu.Lock()
-	p.validTill = time.Now().Add(life)
-	p.mu.Unlock()
+	p.keep(body.Token, cacheTTL(life), life)
 	return body.Token, nil
 }
 

@@ -71,7 +71,7 @@ func TestProviderSharesOneFetch(t *testing.T) {
 		t.Error("provider not valid after a fetch")
 	}
 	// A caller that gives up does not break the fetch for the others.
-	p.Invalidate(toks[0])
+	p.Invalidate(context.Background(), toks[0])
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := p.Token(ctx); !errors.Is(err, context.Canceled) {

@@ -257,7 +257,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 	}
 	tok := firstToken(t, env)
 	env.Emu.RevokeTokens()
-	env.App.Tokens.Invalidate(tok)
+	env.App.Tokens.Invalidate(context.Background(), tok)
 	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "token") {
 		t.Errorf("/readyz without a token = %d %s", code, body)
 	}
