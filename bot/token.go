@@ -34,7 +34,7 @@ type TokenProvider struct {
 	timeout   time.Duration
 	retry     Backoff
 
-	share     TokenShare // nil: this process keeps its own token
+	share TokenShare // nil: this process keeps its own token
 
 	mu        sync.Mutex
 	validTill time.Time // when the cached token expires; for readiness

@@ -59,28 +59,33 @@ func New(cfg config.Config, o Options) (*App, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	timeout := o.RequestTimeout
+	if timeout <= 0 {
+		timeout = RequestTimeout
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := bot.NewMetrics(reg)
 
+	client := bot.NewClient(cfg.Feishu.AppID, cfg.Feishu.AppSecret, cfg.Feishu.BaseURL, timeout, sdkLogger{log})
+	tokens := bot.NewTokenProvider(client, cfg.Feishu.AppID, cfg.Feishu.AppSecret, timeout, metrics)
 	var store bot.Store
 	switch cfg.Store.Backend {
-	case config.BackendMemory, "":
-		store = bot.NewMemoryStore()
+	case config.BackendRedis:
+		rs, err := bot.NewRedisStore(cfg.Store.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("store.redis_url: %w", err)
+		}
+		store = rs
+		tokens.ShareTokens(rs)
 	default:
-		return nil, fmt.Errorf("store.backend %q: not supported by this build", cfg.Store.Backend)
+		store = bot.NewMemoryStore()
 	}
 	audit, err := bot.OpenAuditLog(cfg.Audit.Path, log)
 	if err != nil {
 		return nil, err
 	}
 
-	timeout := o.RequestTimeout
-	if timeout <= 0 {
-		timeout = RequestTimeout
-	}
-	client := bot.NewClient(cfg.Feishu.AppID, cfg.Feishu.AppSecret, cfg.Feishu.BaseURL, timeout, sdkLogger{log})
-	tokens := bot.NewTokenProvider(client, cfg.Feishu.AppID, cfg.Feishu.AppSecret, timeout, metrics)
 	platform := bot.NewOpenPlatform(client, tokens, timeout, metrics)
 	b := bot.New(bot.Settings{
 		Operators:     cfg.Access.Operators,
