@@ -83,7 +83,11 @@ func New(cfg config.Config, o Options) (*App, error) {
 	}
 	audit, err := bot.OpenAuditLog(cfg.Audit.Path, log)
 	if err != nil {
+		store.Close()
 		return nil, err
+	}
+	if len(cfg.Access.Operators) == 0 {
+		log.Warn("access.operators is empty: nobody can create periods (set OKRBOT_OPERATORS)")
 	}
 
 	platform := bot.NewOpenPlatform(client, tokens, timeout, metrics)
