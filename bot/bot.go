@@ -141,6 +141,10 @@ func (b *Bot) HandleEvent(ctx context.Context, h EventHeader, event json.RawMess
 	fresh, err := b.claimEvent(ctx, msg)
 	if err != nil || !fresh {
 		slot.Cancel()
+		if err == nil {
+			b.log.Info("message handled", "event_id", msg.EventID, "message_id", msg.MessageID, "chat_id", msg.ChatID,
+				"outcome", "duplicate")
+		}
 		return err
 	}
 	slot.Submit(msg.ChatID, func() { b.runMessage(msg) })
