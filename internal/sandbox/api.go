@@ -94,21 +94,26 @@ type stateView struct {
 	Working bool `json:"working"`
 }
 
+// botView names the bot.
 type botView struct {
 	OpenID string `json:"open_id"`
 	Name   string `json:"name"`
 }
 
+// chatView names a chat.
 type chatView struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
 }
 
+// mentionView is one @-mention in a user message.
 type mentionView struct {
 	Name   string `json:"name"`
 	OpenID string `json:"open_id"`
 }
 
+// messageView is one chat message: a user's text or a bot card in its
+// current state.
 type messageView struct {
 	ID       string         `json:"id"`
 	ChatID   string         `json:"chat_id"`
@@ -147,16 +152,21 @@ type trafficView struct {
 	Message string `json:"message_id,omitempty"` // pushes: the message posted or clicked
 }
 
+// faultView is what the fault switches have armed.
 type faultView struct {
 	// Armed are the faults waiting for the next period creates, in order.
 	Armed []string `json:"armed"`
 	Slow  bool     `json:"slow"`
 }
 
+// tenantView summarises the emulated tenant.
 type tenantView struct {
 	AppID   string `json:"app_id"`
 	Rules   int    `json:"rules"`
 	Periods int    `json:"periods"`
+	// DefaultRule is okr.default_period_rule_id ("": the bot offers the
+	// rules as buttons).
+	DefaultRule string `json:"default_rule"`
 }
 
 // handleState answers the page's state. With ?after=V it first waits (long
@@ -192,7 +202,7 @@ func (s *sandbox) state(v uint64) stateView {
 		Bot:     botView{OpenID: opts.BotOpenID, Name: opts.BotName},
 		People:  s.people,
 		Group:   chatView{ID: GroupChatID, Name: "HR Operations"},
-		Tenant:  tenantView{AppID: opts.AppID, Rules: len(opts.Rules), Periods: len(opts.Periods)},
+		Tenant:  tenantView{AppID: opts.AppID, Rules: len(opts.Rules), Periods: len(opts.Periods), DefaultRule: s.cfg.OKR.DefaultPeriodRuleID},
 		Working: working,
 	}
 
@@ -510,6 +520,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
+// writeJSON answers v as JSON with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -524,10 +535,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(b)
 }
 
+// writeError answers {"error": msg} with status.
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
 }
 
+// errText is err's text, or fallback when err is nil.
 func errText(err error, fallback string) string {
 	if err != nil {
 		return err.Error()

@@ -77,6 +77,8 @@ type person struct {
 	P2PChat  string `json:"p2p_chat"` // their direct chat with the bot
 }
 
+// people are the tenant's users the page can send as: an operator and
+// someone who is not one.
 func people() []person {
 	return []person{
 		{OpenID: OperatorOpenID, Name: "Li Na", Role: "HR operator", Operator: true, P2PChat: feishuemu.DefaultP2PChatID},
@@ -84,7 +86,7 @@ func people() []person {
 	}
 }
 
-// seedPeriods are the tenant's existing periods: the quarters of 2021.
+// seedPeriods returns the tenant's existing periods: the quarters of 2021.
 func seedPeriods() []feishuemu.Period {
 	var ps []feishuemu.Period
 	for _, m := range []string{"2021-01", "2021-04", "2021-07", "2021-10"} {

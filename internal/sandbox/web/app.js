@@ -17,6 +17,8 @@
     rendered: new Map(), // message id → {node, sig}
     threadKey: '',
     seenTraffic: 0,
+    trafficSig: '',
+    peopleSig: '',
     history: [],
     historyAt: 0,
     toastTimer: 0,
@@ -115,7 +117,7 @@
   function clockSec(ms) {
     const d = new Date(ms);
     const p = (n, w) => String(n).padStart(w, '0');
-    return `${p(d.getHours(), 2)}:${p(d.getMinutes(), 2)}:${p(d.getSeconds(), 2)}.${p(d.getMilliseconds(), 3)}`;
+    return `${p(d.getHours(), 2)}:${p(d.getMinutes(), 2)}:${p(d.getSeconds(), 2)}`;
   }
   // i18n returns a text object's string in the page's card language,
   // falling back to content (what Feishu clients do).
@@ -318,7 +320,7 @@
 
   function renderButton(el, msg) {
     const type = typeof el.type === 'string' ? el.type.replace(/[^a-z_]/g, '') : 'default';
-    const btn = h('button', {type: 'button', class: `btn btn-${type || 'default'}`, text: i18n(el.text), disabled: !!el.disabled});
+    const btn = h('button', {type: 'button', class: `btn btn-${type || 'default'}${el.width === 'fill' ? ' fill' : ''}`, text: i18n(el.text), disabled: !!el.disabled});
     if (typeof el.name === 'string') btn.dataset.name = el.name;
     const behaviors = Array.isArray(el.behaviors) ? el.behaviors : [];
     const cb = behaviors.find((b) => b && b.type === 'callback');
@@ -381,17 +383,9 @@
     $('preview-p2p').textContent = preview(who ? who.p2p_chat : '') || 'Direct message';
     $('preview-group').textContent = preview(st.group.id) || 'Group chat';
 
-    const people = $('people');
-    people.replaceChildren(...st.people.map((p, i) => h('button', {
-      type: 'button', class: 'person' + (who && p.open_id === who.open_id ? ' active' : ''),
-      'aria-pressed': String(!!who && p.open_id === who.open_id), 'data-openid': p.open_id, title: p.role,
-      onclick: () => { ui.me = p.open_id; writePref('okrbot.me', p.open_id); render(); $('composer-input').focus(); },
-    },
-    h('span', {class: `avatar avatar-p${i % 2}`, text: initials(p.name)}),
-    h('span', {class: 'person-text'},
-      h('span', {class: 'person-name'}, p.name,
-        h('span', {class: 'role ' + (p.operator ? 'role-op' : 'role-no'), text: p.operator ? 'Operator' : 'Not operator'})),
-      h('span', {class: 'person-id', text: p.open_id})))));
+    const peopleSig = JSON.stringify([ui.me, st.people]);
+    if (peopleSig !== ui.peopleSig) renderPeople(st, who);
+    ui.peopleSig = peopleSig;
 
     $('lang-en').classList.toggle('active', ui.lang === 'en_us');
     $('lang-zh').classList.toggle('active', ui.lang === 'zh_cn');
@@ -403,7 +397,21 @@
       h('dt', {text: 'App'}), h('dd', {class: 'mono', text: t.app_id, title: t.app_id}),
       h('dt', {text: 'Bot'}), h('dd', {text: st.bot.name}),
       h('dt', {text: 'Period rules'}), h('dd', {text: String(t.rules)}),
-      h('dt', {text: 'Periods'}), h('dd', {text: String(t.periods)}));
+      h('dt', {text: 'Periods'}), h('dd', {text: String(t.periods)}),
+      h('dt', {text: 'Default rule'}), h('dd', {class: t.default_rule ? 'mono' : '', text: t.default_rule || 'none: buttons'}));
+  }
+
+  function renderPeople(st, who) {
+    $('people').replaceChildren(...st.people.map((p, i) => h('button', {
+      type: 'button', class: 'person' + (who && p.open_id === who.open_id ? ' active' : ''),
+      'aria-pressed': String(!!who && p.open_id === who.open_id), 'data-openid': p.open_id, title: `${p.role}\n${p.open_id}`,
+      onclick: () => { ui.me = p.open_id; writePref('okrbot.me', p.open_id); render(); $('composer-input').focus(); },
+    },
+    h('span', {class: `avatar avatar-p${i % 2}`, text: initials(p.name)}),
+    h('span', {class: 'person-text'},
+      h('span', {class: 'person-name', text: p.name}),
+      h('span', {class: 'role ' + (p.operator ? 'role-op' : 'role-no'), text: p.operator ? 'Operator' : 'Not an operator'}),
+      h('span', {class: 'person-id', text: p.open_id})))));
   }
 
   function preview(chat) {
@@ -424,12 +432,12 @@
     $('chat-avatar').textContent = group ? 'HR' : 'OK';
     $('chat-avatar').className = 'avatar avatar-lg ' + (group ? 'avatar-group' : 'avatar-bot');
     $('chat-sub').textContent = group
-      ? `Group chat · ${ui.state.people.map((p) => p.name).join(', ')} and ${ui.state.bot.name} · the bot answers when @mentioned`
+      ? `Group · ${ui.state.people.length + 1} members · the bot answers only when @mentioned`
       : `Direct message with the bot · you are ${who ? who.name : ''}`;
     $('mention-switch').hidden = !group;
     $('composer-mention').hidden = !(group && ui.mention);
     $('composer-hint').textContent = who
-      ? `Sending as ${who.name} (${who.operator ? 'operator' : 'not an operator'}), delivered to the bot as a signed, encrypted im.message.receive_v1 event`
+      ? `Sending as ${who.name} (${who.operator ? 'operator' : 'not an operator'}) · delivered to the bot signed and encrypted, as Feishu does`
       : '';
   }
 
@@ -542,6 +550,9 @@
   function renderTraffic() {
     const list = $('traffic');
     const items = ui.state.traffic;
+    const sig = JSON.stringify(items);
+    if (sig === ui.trafficSig) return;
+    ui.trafficSig = sig;
     $('traffic-count').textContent = String(items.length);
     const nodes = [];
     for (let i = items.length - 1; i >= 0; i--) nodes.push(renderTrafficItem(items[i], i));
@@ -554,8 +565,13 @@
     ui.seenTraffic = items.length;
   }
 
+  // shortPath drops the /open-apis prefix (the legend says it) and
+  // shortens message and chat ids.
   function shortPath(p) {
-    return p.replace(/\/(om_|oc_)([0-9a-f]{6})[0-9a-f]{20,}/g, '/$1$2…');
+    return p.replace(/^\/open-apis(?=\/)/, '').replace(/\/(om_|oc_)([0-9a-f]{4})[0-9a-f]{20,}/g, '/$1$2…');
+  }
+  function millis(ms) {
+    return ms < 1 ? '<1 ms' : `${ms} ms`;
   }
 
   function renderTrafficItem(t) {
@@ -565,18 +581,19 @@
       : h('span', {class: `status ${t.pending ? 'st-0' : 'st-x'}`, text: t.pending ? '…' : (push ? 'fail' : 'reset')});
     const sub = h('div', {class: 'tr-sub'});
     if (push) {
-      sub.append(`${t.event}${t.attempt > 1 ? ` · attempt ${t.attempt}` : ''} · ${t.ms} ms · ${clockSec(t.time)}`);
+      sub.append(`${t.event}${t.attempt > 1 ? ` · attempt ${t.attempt}` : ''} · ${millis(t.ms)} · ${clockSec(t.time)}`);
       if (t.error) sub.append(' · ', h('span', {class: 'code-bad', text: t.error}));
     } else {
       sub.append(`${t.api} · `);
       if (t.code !== undefined && t.code !== null) {
         sub.append(h('span', {class: t.code === 0 ? 'code-ok' : 'code-bad', text: `code ${t.code}`}), ' · ');
       }
-      sub.append(t.pending ? `in flight · ${clockSec(t.time)}` : `${t.ms} ms · ${clockSec(t.time)}`);
+      sub.append(t.pending ? `in flight · ${clockSec(t.time)}` : `${millis(t.ms)} · ${clockSec(t.time)}`);
     }
+    const at = new Date(t.time).toISOString();
     const title = push
-      ? `${t.method} ${t.path}\n${t.event}, message ${t.message_id || ''}`
-      : `${t.method} ${t.path}\nlog_id ${t.log_id || ''}`;
+      ? `${t.method} ${t.path}\n${t.event}, message ${t.message_id || ''}\n${at}`
+      : `${t.method} ${t.path}\nlog_id ${t.log_id || ''}\n${at}`;
     return h('li', {class: 'tr', title},
       h('span', {class: 'kind ' + (push ? 'kind-push' : 'kind-api'), text: push ? 'PUSH' : 'API'}),
       h('div', {class: 'tr-path'}, h('span', {class: 'method', text: t.method}), shortPath(t.path)),
@@ -586,10 +603,11 @@
   function renderFaults() {
     const f = ui.state.faults;
     const el = $('fault-status');
+    const txt = $('fault-text');
     const parts = [];
     if (f.armed.length) parts.push(`Next create${f.armed.length > 1 ? 's' : ''} will fail: ${f.armed.join(', then ')}`);
-    if (f.slow) parts.push('every API answers 3 s late');
-    el.textContent = parts.length ? parts.join('; ') + '.' : 'No faults armed: the tenant behaves normally.';
+    if (f.slow) parts.push(parts.length ? 'every API answers 3 s late' : 'Every API answers 3 s late');
+    txt.textContent = parts.length ? parts.join('; ') + '.' : 'No faults armed: the tenant behaves normally.';
     el.classList.toggle('armed', parts.length > 0);
     $('fault-slow').setAttribute('aria-pressed', String(f.slow));
   }
