@@ -107,7 +107,7 @@ func RuleList(rules []Rule) Card {
 				ruleType(r.Type), units(r.Length, Text{"个月", "month"}), monthName(r.FirstMonth)),
 		}
 	}
-	els := table([]int{3, 3, 4}, []Text{{"规则", "Rule"}, {"规则 ID", "Rule ID"}, {"详情", "Details"}}, rows, 0)
+	els := table([]int{3, 4, 3}, []Text{{"规则", "Rule"}, {"规则 ID", "Rule ID"}, {"详情", "Details"}}, rows, 0)
 	els = append(els, note(tf("创建周期：%s", "Create a period: %s", usageSyntax)))
 	return newCard(blue, title, Text{}, els...)
 }
