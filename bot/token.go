@@ -174,6 +174,11 @@ func (p *TokenProvider) fetchShared(ctx context.Context) (string, error) {
 	}
 	if won {
 		defer func() { _ = p.share.UnlockTokenFetch(context.WithoutCancel(ctx)) }()
+		// Another replica may have shared a token between the first look
+		// and the lock.
+		if tok, ok := p.loadShared(ctx); ok {
+			return tok, nil
+		}
 	}
 	tok, err := p.fetchWithRetry(ctx)
 	if err == nil {
