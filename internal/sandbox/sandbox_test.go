@@ -10,31 +10,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"okrbot/internal/feishuemu"
+	"okrbot/internal/testkit"
 )
-
-// syncBuffer is a goroutine-safe log sink whose content is shown when a
-// test fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // startSandbox runs the sandbox in-process on a free port until the test
 // ends, and returns the page URL ("http://127.0.0.1:PORT/"). The test fails
@@ -45,7 +26,7 @@ func startSandbox(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs, out := &syncBuffer{}, &syncBuffer{}
+	logs, out := &testkit.Buffer{}, &testkit.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
@@ -410,7 +391,7 @@ func TestRunAddr(t *testing.T) {
 	defer cancel()
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	go func() {
 		done <- Run(ctx, Options{Addr: "127.0.0.1:0", Out: out, Ready: func(u string) { ready <- u }})
 	}()
