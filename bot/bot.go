@@ -237,7 +237,7 @@ func (b *Bot) runMessage(msg Message) {
 	}
 	level := slog.LevelInfo
 	attrs := []any{"event_id", msg.EventID, "message_id", msg.MessageID, "chat_id", msg.ChatID,
-		"command", r.command, "outcome", r.outcome, "duration_ms", time.Since(start).Milliseconds()}
+		"command", r.command, "outcome", r.outcome, "duration_ms", b.now().Sub(start).Milliseconds()}
 	if r.logID != "" {
 		attrs = append(attrs, "log_id", r.logID)
 	}
