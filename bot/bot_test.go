@@ -437,33 +437,52 @@ func TestCommandsInOneChatAnsweredInOrder(t *testing.T) {
 }
 
 func TestSlowClickAnswersThenUpdatesCard(t *testing.T) {
-	env := testkit.New(t)
-	d := env.Say(t, "/newperiod 2022-07")
-	picker := env.ReplyTo(t, d.MessageID)
-	// The create takes longer than a callback may: the click is answered
-	// "working" in time and the card updated when the create is done.
-	env.Emu.SetLatency(feishuemu.APICreatePeriod, 2700*time.Millisecond)
-	res := env.Click(t, picker, "pick", testkit.Operator)
-	if res.Err != "" || res.Status != 200 {
-		t.Fatalf("click answer: %+v", res)
-	}
-	working, _ := env.Emu.Message(picker.ID)
-	testkit.MustSay(t, working.Card, "Working on it")
-	if len(feishuemu.ButtonValues(working.Card)) != 0 {
-		t.Error("the working card still has buttons")
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		m, _ := env.Emu.Message(picker.ID)
-		if strings.Contains(testkit.Text(m.Card), "OKR period created") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("card never updated; it says:\n%s", testkit.Text(m.Card))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := env.Emu.CallCount(feishuemu.APICardUpdate); n != 1 {
-		t.Errorf("card updates = %d, want 1 (the delayed update)", n)
+	for _, tt := range []struct {
+		name             string
+		updateFails      bool
+		updates, patches int
+	}{
+		{name: "through the callback token", updates: 1},
+		{name: "by patching the message when the token is refused", updateFails: true, updates: 1, patches: 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := testkit.New(t)
+			d := env.Say(t, "/newperiod 2022-07")
+			picker := env.ReplyTo(t, d.MessageID)
+			// The create takes longer than a callback may: the click is
+			// answered "working" in time and the card updated when the
+			// create is done.
+			env.Emu.SetLatency(feishuemu.APICreatePeriod, 2700*time.Millisecond)
+			if tt.updateFails {
+				env.Emu.Inject(feishuemu.Fault{API: feishuemu.APICardUpdate, Code: 300030})
+			}
+			res := env.Click(t, picker, "pick", testkit.Operator)
+			if res.Err != "" || res.Status != 200 {
+				t.Fatalf("click answer: %+v", res)
+			}
+			working, _ := env.Emu.Message(picker.ID)
+			testkit.MustSay(t, working.Card, "Working on it")
+			if len(feishuemu.ButtonValues(working.Card)) != 0 {
+				t.Error("the working card still has buttons")
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				m, _ := env.Emu.Message(picker.ID)
+				if strings.Contains(testkit.Text(m.Card), "OKR period created") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("card never updated; it says:\n%s", testkit.Text(m.Card))
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			env.Settle(t)
+			if n := env.Emu.CallCount(feishuemu.APICardUpdate); n != tt.updates {
+				t.Errorf("card updates = %d, want %d", n, tt.updates)
+			}
+			if n := env.Emu.CallCount(feishuemu.APIPatchMessage); n != tt.patches {
+				t.Errorf("message patches = %d, want %d", n, tt.patches)
+			}
+		})
 	}
 }
