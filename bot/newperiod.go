@@ -76,8 +76,9 @@ func (b *Bot) create(ctx context.Context, req createRequest) (cards.Card, result
 		// The attempt that timed out may have created the period after all:
 		// if the period of that month and rule exists now, that was it.
 		if p, ok := b.findCreated(ctx, req.Month, rule); ok {
-			created, err = Created{PeriodID: p.ID, StartMonth: req.Month.String(), EndMonth: req.Month.AddMonths(max(rule.Length, 1) - 1).String(), LogID: apiErr.LogID}, nil
-			return b.createdCard(ctx, req, rule, created, cards.Text{
+			found := Created{PeriodID: p.ID, StartMonth: req.Month.String(),
+				EndMonth: req.Month.AddMonths(max(rule.Length, 1) - 1).String(), LogID: apiErr.LogID}
+			return b.createdCard(ctx, req, rule, found, cards.Text{
 				ZH: "上一次尝试超时，但周期其实已经创建成功。",
 				EN: "The earlier attempt timed out, but it had created the period.",
 			})
