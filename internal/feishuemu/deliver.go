@@ -70,6 +70,15 @@ type Delivery struct {
 	// scope that would deliver it, or no URL is set); empty when it was.
 	Skipped  string
 	Duration time.Duration
+	// Transport is DeliveryWebhook or DeliveryWebSocket: how the push went
+	// (or would have gone). Over the long connection Status is the ACK's
+	// code and Body the ACK's data, base64-decoded.
+	Transport string
+	// Frames is how many data frames carried the push over the long
+	// connection (0 for webhooks).
+	Frames int
+	// ConnID is the long connection used (its device_id).
+	ConnID string
 }
 
 // OK reports whether Feishu would count the delivery as a success.
@@ -105,9 +114,11 @@ var ErrNoEndpoint = errors.New("feishuemu: no bot endpoint; call SetBotEndpoints
 
 // PostMessage records a user message and delivers im.message.receive_v1
 // (schema 2.0, protocol §2.3/§2.4) to the event URL, signed and encrypted
-// as configured. The error reports a transport failure or a missing URL; a
-// non-200 answer is not an error (see Delivery.Status). With
-// Options.Redelivery set, a failed push is retried in the background.
+// as configured, or in DeliveryWebSocket mode as plain JSON over one of the
+// bot's long connections (no connection is a failed push). The error
+// reports a transport failure or a missing URL; a non-200 answer is not an
+// error (see Delivery.Status). With Options.Redelivery set, a failed push
+// is retried in the background.
 func (e *Emulator) PostMessage(ctx context.Context, um UserMessage) (Delivery, error) {
 	e.mu.Lock()
 	m, isNew := e.msgByID[um.MessageID], false
@@ -127,11 +138,13 @@ func (e *Emulator) PostMessage(ctx context.Context, um UserMessage) (Delivery, e
 		e.addMessageLocked(m)
 	}
 	skip, err := e.skipReasonLocked(m), error(nil)
-	if skip == "" && e.eventURL == "" {
+	// Over the long connection a missing connection is a failed push (and
+	// redelivered), not a skipped one: Feishu keeps the event for the bot.
+	if skip == "" && e.ws.mode == DeliveryWebhook && e.eventURL == "" {
 		skip, err = "no event URL set", ErrNoEndpoint
 	}
 	if skip != "" {
-		d := Delivery{Kind: "event", EventID: eventID, EventType: ev.eventType, MessageID: m.ID, Time: now, Skipped: skip}
+		d := Delivery{Kind: "event", EventID: eventID, EventType: ev.eventType, MessageID: m.ID, Time: now, Skipped: skip, Transport: e.ws.mode}
 		e.deliveries = append(e.deliveries, d)
 		e.bumpLocked()
 		e.mu.Unlock()
@@ -293,8 +306,17 @@ func (e *Emulator) sender(kind string) Sender {
 	return s
 }
 
-// deliver pushes a stored event once and records the attempt.
+// deliver pushes a stored event once, by the current delivery mode, and
+// records the attempt. It is the emulator's one transport point: first
+// pushes, redeliveries and card callbacks all go through it.
 func (e *Emulator) deliver(ctx context.Context, eventID string) (Delivery, error) {
+	return e.deliverVia(ctx, eventID, "", nil)
+}
+
+// deliverVia is deliver with the mode forced ("" = the current one) and,
+// over the long connection, the connection chosen (nil = the next one in
+// turn).
+func (e *Emulator) deliverVia(ctx context.Context, eventID, mode string, conn *wsConn) (Delivery, error) {
 	e.mu.Lock()
 	ev, ok := e.events[eventID]
 	if !ok {
@@ -302,26 +324,43 @@ func (e *Emulator) deliver(ctx context.Context, eventID string) (Delivery, error
 		return Delivery{}, fmt.Errorf("feishuemu: unknown event %q", eventID)
 	}
 	ev.attempts++
-	target := e.eventURL
-	if ev.kind == "callback" {
-		target = e.cardURL
+	if mode == "" {
+		mode = e.ws.mode
 	}
-	d := Delivery{Kind: ev.kind, EventID: eventID, EventType: ev.eventType, MessageID: ev.messageID, Attempt: ev.attempts, Time: e.now()}
+	target := e.eventURL
+	timeout := e.opts.EventTimeout
+	if ev.kind == "callback" {
+		target, timeout = e.cardURL, e.opts.CallbackTimeout
+	}
+	if mode == DeliveryWebSocket && conn == nil {
+		conn = e.pickConnLocked()
+	}
+	d := Delivery{Kind: ev.kind, EventID: eventID, EventType: ev.eventType, MessageID: ev.messageID, Attempt: ev.attempts, Time: e.now(), Transport: mode}
 	plain := ev.plain
 	e.mu.Unlock()
 
 	var err error
-	if target == "" {
+	started := time.Now()
+	switch {
+	case mode == DeliveryWebSocket && conn == nil:
+		err = errWSNoConn
+	case mode == DeliveryWebSocket:
+		// Plain JSON: the connection itself is authenticated, so Feishu
+		// neither encrypts nor signs what it carries.
+		d.ConnID = conn.id
+		d.Status, d.Body, d.Frames, err = e.pushWS(ctx, conn, plain, timeout)
+	case target == "":
 		d.Skipped, err = "no URL set", ErrNoEndpoint
-	} else {
-		started := time.Now()
+	default:
 		var resp Response
 		resp, err = e.sender(ev.kind).postPlain(ctx, target, plain)
-		d.Duration = time.Since(started)
 		d.Status, d.Body = resp.Status, resp.Body
-		if err != nil {
-			d.Err = err.Error()
-		}
+	}
+	if d.Skipped == "" {
+		d.Duration = time.Since(started)
+	}
+	if err != nil && d.Skipped == "" {
+		d.Err = err.Error()
 	}
 	e.mu.Lock()
 	e.deliveries = append(e.deliveries, d)
@@ -353,7 +392,8 @@ func (e *Emulator) scheduleRedelivery(eventID string, n int) {
 }
 
 // Redeliver pushes an event again: the same decrypted envelope (same
-// event_id and create_time) with a fresh timestamp, nonce, IV and signature.
+// event_id and create_time) with a fresh timestamp, nonce, IV and signature
+// (over the long connection: fresh frames with a new message_id).
 // A callback event can be replayed too (its answer is then not applied).
 func (e *Emulator) Redeliver(ctx context.Context, eventID string) (Delivery, error) {
 	return e.deliver(ctx, eventID)
@@ -404,7 +444,8 @@ type ClickResult struct {
 	Detail string
 }
 
-// Click delivers card.action.trigger to the card URL, as a Feishu client
+// Click delivers card.action.trigger to the card URL (or, in
+// DeliveryWebSocket mode, over a long connection), as a Feishu client
 // does when a button is pressed: a fresh "c-" update token (30 min, 2 uses),
 // header.create_time in µs, context.open_message_id/open_chat_id. The
 // answer must come within the callback timeout (3 s). A
@@ -427,7 +468,7 @@ func (e *Emulator) Click(ctx context.Context, c Click) (res ClickResult, err err
 	case !m.FromBot || m.MsgType != "interactive" || m.Deleted:
 		e.mu.Unlock()
 		return ClickResult{}, fmt.Errorf("feishuemu: message %q is not a card the bot sent", c.MessageID)
-	case e.cardURL == "":
+	case e.ws.mode == DeliveryWebhook && e.cardURL == "":
 		e.mu.Unlock()
 		return ClickResult{}, ErrNoEndpoint
 	}
@@ -485,7 +526,11 @@ func (e *Emulator) Click(ctx context.Context, c Click) (res ClickResult, err err
 		return res, nil
 	}
 	if d.Status != 200 {
-		res.Err, res.Detail = "200671", fmt.Sprintf("the callback answered HTTP %d", d.Status)
+		how := "HTTP"
+		if d.Transport == DeliveryWebSocket {
+			how = "with ACK code"
+		}
+		res.Err, res.Detail = "200671", fmt.Sprintf("the callback answered %s %d", how, d.Status)
 		return res, nil
 	}
 	e.applyCallbackAnswerLocked(m, &res)
@@ -496,9 +541,9 @@ func (e *Emulator) Click(ctx context.Context, c Click) (res ClickResult, err err
 func transportCode(err error) string {
 	var ue *url.Error
 	switch {
-	case errors.As(err, &ue) && ue.Timeout():
+	case errors.As(err, &ue) && ue.Timeout(), errors.Is(err, errWSTimeout):
 		return "200341"
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, errWSNoConn):
 		return "200342"
 	}
 	return "200080"

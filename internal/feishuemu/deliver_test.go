@@ -110,7 +110,7 @@ func TestPostMessageP2PPlain(t *testing.T) {
 	rc, bot := newReceiver(t, "", func([]byte) (int, []byte) { return 503, nil })
 	emu.SetBotEndpoints(bot.URL, bot.URL)
 	d, err := emu.PostMessage(context.Background(), UserMessage{Text: "/help <at>"})
-	if err != nil || d.Status != 503 || d.OK() {
+	if err != nil || d.Status != 503 || d.OK() || d.Transport != DeliveryWebhook || d.Frames != 0 {
 		t.Fatalf("%+v %v", d, err)
 	}
 	r := rc.received()[0]

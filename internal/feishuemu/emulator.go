@@ -1,8 +1,9 @@
 // Package feishuemu is an in-memory emulator of the parts of the Feishu (Lark)
 // Open Platform that okrbot talks to: the tenant access token endpoint, bot
 // info, the OKR period APIs, IM reply/send/patch, the delayed card update API,
-// and the Feishu → bot direction (signed, encrypted event pushes and card
-// callbacks).
+// and the Feishu → bot direction: signed, encrypted event pushes and card
+// callbacks, or the same messages over the long connection (ws.go) that the
+// SDK's ws client opens.
 //
 // It is faithful enough that the official Go SDK (oapi-sdk-go/v3) works
 // against it unchanged when pointed at it with lark.WithOpenBaseUrl, and it
@@ -22,7 +23,8 @@ import (
 	"time"
 )
 
-// API names used in Call.API, Fault.API, SetLatency and CallCount.
+// API names used in Call.API, Fault.API, SetLatency and CallCount (see also
+// APIWSEndpoint in ws.go).
 const (
 	APIToken        = "token"
 	APIBotInfo      = "bot_info"
@@ -102,6 +104,27 @@ type Options struct {
 	// real schedule; tests pass a compressed one). Redeliveries stop at the
 	// first success. Close stops pending redeliveries.
 	Redelivery []time.Duration
+
+	// DeliveryMode is how events and card callbacks reach the bot:
+	// DeliveryWebhook (default) or DeliveryWebSocket; see SetDeliveryMode.
+	DeliveryMode string
+	// WSClientConfig is what the long-connection endpoint hands out; zero
+	// fields take DefaultWSClientConfig's values. Tests shorten
+	// ReconnectInterval and ReconnectNonce (seconds) to see reconnects
+	// quickly.
+	WSClientConfig WSClientConfig
+	// WSMaxConns caps an app's live long connections (default 50, as
+	// Feishu); the next handshake is refused with 514/1000040350.
+	WSMaxConns int
+	// WSSplit is how many frames each data message is split over (default
+	// 1); see SetWSSplit.
+	WSSplit int
+
+	// Location is the tenant's time zone, in which period boundaries
+	// (period_start_time, period_end_time) fall on month starts. Default
+	// Asia/Shanghai (a fixed +08:00 zone of that name when the zone
+	// database is missing).
+	Location *time.Location
 }
 
 // FeishuRedelivery is Feishu's event redelivery schedule: 15 s, 5 min, 1 h
@@ -159,6 +182,7 @@ type Emulator struct {
 	deliveries   []Delivery
 	eventURL     string
 	cardURL      string
+	ws           wsState
 }
 
 // New returns an emulator configured by opts.
@@ -199,6 +223,18 @@ func New(opts Options) *Emulator {
 	if opts.CallbackTimeout <= 0 {
 		opts.CallbackTimeout = DefaultDeliveryTimeout
 	}
+	if opts.DeliveryMode == "" {
+		opts.DeliveryMode = DeliveryWebhook
+	}
+	checkMode(opts.DeliveryMode)
+	opts.WSClientConfig = opts.WSClientConfig.withDefaults()
+	if opts.WSMaxConns < 1 {
+		opts.WSMaxConns = DefaultWSMaxConns
+	}
+	opts.WSSplit = max(opts.WSSplit, 1)
+	if opts.Location == nil {
+		opts.Location = tenantLocation()
+	}
 	// Copy caller-owned slices so later changes by the caller do not leak in.
 	opts.Rules = append([]Rule(nil), opts.Rules...)
 	opts.Scopes = append([]string(nil), opts.Scopes...)
@@ -225,6 +261,7 @@ func New(opts Options) *Emulator {
 		cardTokens: map[string]*cardToken{},
 		events:     map[string]*storedEvent{},
 	}
+	e.initWS(opts)
 	for _, s := range opts.Scopes {
 		e.scopes[s] = true
 	}
@@ -248,16 +285,30 @@ func (e *Emulator) Options() Options {
 	o.Periods = append([]Period(nil), e.periods...)
 	o.Scopes = e.scopeListLocked()
 	o.Redelivery = append([]time.Duration(nil), e.opts.Redelivery...)
+	o.DeliveryMode, o.WSClientConfig, o.WSMaxConns, o.WSSplit = e.ws.mode, e.ws.config, e.ws.maxConns, e.ws.split
 	return o
 }
 
-// Close stops pending automatic redeliveries and waits for them to finish.
-// The emulator keeps serving requests after Close.
+// tenantLocation is the default tenant zone. The zone database may be
+// missing (a minimal container); China has had no DST since 1991, so a
+// fixed +08:00 zone gives the same month boundaries.
+func tenantLocation() *time.Location {
+	if loc, err := time.LoadLocation("Asia/Shanghai"); err == nil {
+		return loc
+	}
+	return time.FixedZone("Asia/Shanghai", 8*60*60)
+}
+
+// Close stops pending automatic redeliveries, closes every long connection
+// and waits for all of it to finish. The emulator keeps serving API
+// requests after Close, but refuses new long connections (the endpoint
+// answers "system busy", so clients keep retrying until they are stopped).
 func (e *Emulator) Close() {
 	e.mu.Lock()
 	e.closed = true
 	e.mu.Unlock()
 	e.closeStop()
+	e.closeWS()
 	e.background.Wait()
 }
 
@@ -492,6 +543,8 @@ func (e *Emulator) route(r *http.Request) (string, string, handler) {
 		return APIPatchMessage, p[len(messages)+1:], e.handlePatchMessage
 	case p == "/open-apis/interactive/v1/card/update" && m == http.MethodPost:
 		return APICardUpdate, "", e.handleCardUpdate
+	case p == WSEndpointPath && m == http.MethodPost:
+		return APIWSEndpoint, "", e.handleWSEndpoint
 	}
 	return APIUnknown, "", e.handleUnknown
 }
@@ -500,8 +553,15 @@ func (e *Emulator) route(r *http.Request) (string, string, handler) {
 // limits are far lower, so anything larger is garbage.
 const maxRequestBody = 4 << 20
 
-// ServeHTTP serves the /open-apis/... endpoints.
+// ServeHTTP serves the /open-apis/... endpoints, the long-connection
+// endpoint (WSEndpointPath) and its WebSocket upgrades (WSPath).
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == WSPath && r.Method == http.MethodGet {
+		// Not an API call: the connection lives on after the handler, and
+		// its traffic is in WSFrames.
+		e.serveWS(w, r)
+		return
+	}
 	started := time.Now()
 	api, pathID, h := e.route(r)
 	logID := newLogID(e.now())
@@ -606,10 +666,18 @@ func (e *Emulator) answerFault(w http.ResponseWriter, req *request, f Fault) (in
 			code = 5000
 		}
 	}
+	msg := f.Msg
+	if req.api == APIWSEndpoint && status == 0 {
+		// The endpoint answers its codes with HTTP 200; the SDK reads the
+		// code only then.
+		status = http.StatusOK
+		if msg == "" {
+			msg = wsCodeMsg(code)
+		}
+	}
 	if status == 0 {
 		status, _ = codeInfo(code)
 	}
-	msg := f.Msg
 	if msg == "" {
 		_, msg = codeInfo(code)
 	}

@@ -468,11 +468,13 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestSDKTokenManager(t *testing.T) {
 	// With its own token cache the SDK fetches the token itself and must be
 	// able to read the top-level tenant_access_token/expire. The SDK cache
-	// is process-global, so the app id is unique to this test.
-	emu := New(Options{AppID: "cli_sdk_token_manager_test", AppSecret: "s"})
+	// is process-global and keyed by app id, so the app id is fresh on every
+	// run (-count=N would otherwise find the previous run's token).
+	appID := freshAppID()
+	emu := New(Options{AppID: appID, AppSecret: "s"})
 	srv := httptest.NewServer(emu)
 	defer srv.Close()
-	client := lark.NewClient("cli_sdk_token_manager_test", "s", lark.WithOpenBaseUrl(srv.URL), lark.WithLogLevel(larkcore.LogLevelError))
+	client := lark.NewClient(appID, "s", lark.WithOpenBaseUrl(srv.URL), lark.WithLogLevel(larkcore.LogLevelError))
 	for i := 0; i < 2; i++ {
 		resp, err := client.Okr.V1.PeriodRule.List(context.Background())
 		if err != nil || !resp.Success() {

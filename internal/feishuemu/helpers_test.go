@@ -35,6 +35,12 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// freshAppID returns an app id no other test (or earlier run under
+// -count=N) has used. The SDK keeps process-wide state per app id (its
+// tenant token cache), so every test that builds an SDK client with its
+// own cache or a long-connection client takes a fresh one.
+func freshAppID() string { return "cli_" + randHex(8) }
+
 // fixture is an emulator served over real HTTP with an SDK client and a
 // valid tenant token.
 type fixture struct {

@@ -164,8 +164,11 @@ func (m month) year() int       { return int(m) / 12 }
 func (m month) num() int        { return int(m)%12 + 1 }
 func (m month) add(n int) month { return m + month(n) }
 func (m month) String() string  { return fmt.Sprintf("%04d-%02d", m.year(), m.num()) }
-func (m month) start() time.Time {
-	return time.Date(m.year(), time.Month(m.num()), 1, 0, 0, 0, 0, time.UTC)
+
+// start is the first instant of the month in loc, the tenant's zone: Feishu
+// gives period boundaries as tenant-local month starts.
+func (m month) start(loc *time.Location) time.Time {
+	return time.Date(m.year(), time.Month(m.num()), 1, 0, 0, 0, 0, loc)
 }
 
 // PeriodName returns the Chinese and English names Feishu gives a period
@@ -317,8 +320,8 @@ func (e *Emulator) handleListPeriods(req *request) answer {
 		s, ok1 := parseMonth(p.StartMonth)
 		en, ok2 := parseMonth(p.EndMonth)
 		if ok1 && ok2 {
-			item["period_start_time"] = msString(s.start())
-			item["period_end_time"] = msString(en.add(1).start().Add(-time.Millisecond))
+			item["period_start_time"] = msString(s.start(e.opts.Location))
+			item["period_end_time"] = msString(en.add(1).start(e.opts.Location).Add(-time.Millisecond))
 		}
 		items = append(items, item)
 	}

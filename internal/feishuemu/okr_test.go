@@ -151,8 +151,10 @@ func TestListPeriodsPaging(t *testing.T) {
 		t.Fatalf("default page: %d %v", status, m)
 	}
 	first := items[0].(map[string]any)
-	wantStart := fmt.Sprint(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli())
-	wantEnd := fmt.Sprint(time.Date(2020, 2, 1, 0, 0, 0, 0, time.UTC).UnixMilli() - 1)
+	// Boundaries are month starts in the tenant's zone (Asia/Shanghai by
+	// default): 2020-01-01T00:00+08:00 is 2019-12-31T16:00Z.
+	wantStart := fmt.Sprint(time.Date(2019, 12, 31, 16, 0, 0, 0, time.UTC).UnixMilli())
+	wantEnd := fmt.Sprint(time.Date(2020, 1, 31, 16, 0, 0, 0, time.UTC).UnixMilli() - 1)
 	if first["zh_name"] != "2020 年 1 月" || first["en_name"] != "Jan 2020" || first["status"] != float64(0) ||
 		first["period_start_time"] != wantStart || first["period_end_time"] != wantEnd {
 		t.Fatalf("item %v", first)
@@ -218,5 +220,108 @@ func TestListRulesWithSDK(t *testing.T) {
 	if len(rules) != 4 || *rules[1].PeriodRuleId != QuarterlyRuleID || *rules[1].Length != 3 || *rules[1].Type != "month" ||
 		*rules[3].PeriodRuleId != added.ID || *rules[3].Length != 12 || *rules[3].FirstMonth != 4 || len(added.ID) != 19 {
 		t.Fatalf("rules %s", resp.RawBody)
+	}
+}
+
+func TestPeriodBoundariesInTenantZone(t *testing.T) {
+	seed := []Period{{RuleID: QuarterlyRuleID, StartMonth: "2023-04"}}
+	ms := func(y int, m time.Month, d, h int) string {
+		return fmt.Sprint(time.Date(y, m, d, h, 0, 0, 0, time.UTC).UnixMilli())
+	}
+	tests := []struct {
+		name      string
+		loc       *time.Location
+		wantStart string
+		wantEnd   string
+	}{
+		// 2023-04-01T00:00+08:00 .. 2023-07-01T00:00+08:00 - 1 ms.
+		{"default Asia/Shanghai", nil, ms(2023, 3, 31, 16), ms(2023, 6, 30, 16)},
+		{"UTC tenant", time.UTC, ms(2023, 4, 1, 0), ms(2023, 7, 1, 0)},
+		{"fixed -05:00", time.FixedZone("EST", -5*60*60), ms(2023, 4, 1, 5), ms(2023, 7, 1, 5)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, Options{Periods: seed, Location: tt.loc})
+			if tt.loc == nil && f.emu.Options().Location.String() != "Asia/Shanghai" {
+				t.Fatalf("default location %v", f.emu.Options().Location)
+			}
+			_, m := f.api(t, http.MethodGet, "/open-apis/okr/v1/periods", nil)
+			item := data(m)["items"].([]any)[0].(map[string]any)
+			end := fmt.Sprint(mustInt(t, tt.wantEnd) - 1)
+			if item["period_start_time"] != tt.wantStart || item["period_end_time"] != end {
+				t.Fatalf("item %v, want start %s end %s", item, tt.wantStart, end)
+			}
+		})
+	}
+}
+
+func TestTenantLocation(t *testing.T) {
+	loc := tenantLocation()
+	if loc.String() != "Asia/Shanghai" {
+		t.Fatalf("zone %q", loc)
+	}
+	if _, off := time.Date(2023, 4, 1, 0, 0, 0, 0, loc).Zone(); off != 8*60*60 {
+		t.Fatalf("offset %d", off)
+	}
+}
+
+func mustInt(t *testing.T, s string) int64 {
+	t.Helper()
+	var n int64
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestPatchPeriodStatusesAndFaults covers protocol §6.4/§6.6: status 1
+// normal, 2 invalid, 3 hidden; anything else 1001001; an unknown id
+// 1001004; no permission and a too-low edition as injected faults (403);
+// a missing okr:okr scope 99991672.
+func TestPatchPeriodStatusesAndFaults(t *testing.T) {
+	const id = "7301000000000000888"
+	f := newFixture(t, Options{Periods: []Period{{ID: id, RuleID: MonthlyRuleID, StartMonth: "2023-04"}}})
+	ctx := context.Background()
+	patch := func(status int) *larkokr.PatchPeriodResp {
+		t.Helper()
+		resp, err := f.client.Okr.V1.Period.Patch(ctx, larkokr.NewPatchPeriodReqBuilder().PeriodId(id).
+			Body(larkokr.NewPatchPeriodReqBodyBuilder().Status(status).Build()).Build(), f.tok())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	for _, st := range []int{3, 1, 2, 1} {
+		resp := patch(st)
+		if !resp.Success() || *resp.Data.Status != st || *resp.Data.PeriodId != id || f.emu.Periods()[0].Status != st {
+			t.Fatalf("status %d: %s", st, resp.RawBody)
+		}
+	}
+	for _, st := range []int{0, -1, 4} {
+		if resp := patch(st); resp.Code != CodeOKRInvalidParams || resp.StatusCode != 400 {
+			t.Fatalf("status %d: %d %s", st, resp.StatusCode, resp.RawBody)
+		}
+	}
+	for _, c := range []int{CodeOKRNoPermission, 1000403} {
+		f.emu.Inject(Fault{API: APIPatchPeriod, Code: c})
+		if resp := patch(3); resp.Code != c || resp.StatusCode != 403 || resp.Msg != CodeMsg(c) {
+			t.Fatalf("fault %d: %d %s", c, resp.StatusCode, resp.RawBody)
+		}
+	}
+	if f.emu.Periods()[0].Status != 1 {
+		t.Fatalf("a refused patch changed the period: %+v", f.emu.Periods()[0])
+	}
+	f.emu.RevokeScope("okr:okr")
+	if resp := patch(3); resp.Code != CodeScopeMissing {
+		t.Fatalf("without okr:okr: %s", resp.RawBody)
+	}
+	f.emu.GrantScope("okr:okr")
+	resp, err := f.client.Okr.V1.Period.Patch(ctx, larkokr.NewPatchPeriodReqBuilder().PeriodId("7301000000000000999").
+		Body(larkokr.NewPatchPeriodReqBodyBuilder().Status(2).Build()).Build(), f.tok())
+	if err != nil || resp.Code != CodeOKRNotFound || resp.Msg != "OKR data not found." {
+		t.Fatalf("unknown id: %v %s", err, resp.RawBody)
+	}
+	if n := f.emu.CallCount(APIPatchPeriod); n != 11 {
+		t.Fatalf("patch calls %d", n)
 	}
 }
