@@ -15,6 +15,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	// Zone data compiled in, so that okr.timezone validates, and resolves,
+	// alike on every host, with or without /usr/share/zoneinfo.
+	_ "time/tzdata"
 )
 
 // DefaultFile is the file read when no -config flag is given, if it exists in
@@ -27,13 +31,25 @@ const (
 	BackendRedis  = "redis"
 )
 
-// Default values of section 2 of the contract.
+// How okrbot receives events and card callbacks, set by feishu.mode.
+const (
+	// ModeWebhook: Feishu pushes to server.event_path and server.card_path.
+	ModeWebhook = "webhook"
+	// ModeWebSocket: the bot dials Feishu's long connection and receives
+	// events and card callbacks over it.
+	ModeWebSocket = "websocket"
+)
+
+// Default values of section 2 of the contract. The keys table (fields in
+// load.go) says which key each belongs to; Default applies them from there.
 const (
 	DefaultAddr            = "127.0.0.1:8080"
 	DefaultEventPath       = "/webhook/event"
 	DefaultCardPath        = "/webhook/card"
 	DefaultShutdownTimeout = 20 * time.Second
+	DefaultMode            = ModeWebhook
 	DefaultBaseURL         = "https://open.feishu.cn"
+	DefaultTimezone        = "Asia/Shanghai"
 	DefaultMaxMessageAge   = 10 * time.Minute
 	DefaultBackend         = BackendMemory
 )
@@ -49,16 +65,22 @@ type Config struct {
 		EventPath       string        // server.event_path, default "/webhook/event"
 		CardPath        string        // server.card_path, default "/webhook/card"
 		ShutdownTimeout time.Duration // server.shutdown_timeout, default 20s
+		MetricsAddr     string        // server.metrics_addr, OKRBOT_METRICS_ADDR, host:port; empty = /metrics on Addr
 	}
 	Feishu struct {
 		AppID             string // feishu.app_id, FEISHU_APP_ID, required, starts with "cli_"
 		AppSecret         string // feishu.app_secret, FEISHU_APP_SECRET, required
-		VerificationToken string // feishu.verification_token, FEISHU_VERIFICATION_TOKEN, required
+		VerificationToken string // feishu.verification_token, FEISHU_VERIFICATION_TOKEN, required in webhook mode
 		EncryptKey        string // feishu.encrypt_key, FEISHU_ENCRYPT_KEY, optional
+		Mode              string // feishu.mode, FEISHU_MODE, ModeWebhook (default) or ModeWebSocket
 		BaseURL           string // feishu.base_url, FEISHU_BASE_URL, default "https://open.feishu.cn", no trailing slash
 	}
 	OKR struct {
+		Timezone            string // okr.timezone, OKRBOT_TIMEZONE, IANA name, default "Asia/Shanghai"
 		DefaultPeriodRuleID string // okr.default_period_rule_id, OKRBOT_DEFAULT_PERIOD_RULE_ID
+		// Location is Timezone loaded; Load and Default set it, never nil
+		// after either. Whoever changes Timezone by hand sets it too.
+		Location *time.Location
 	}
 	Access struct {
 		Operators []string // access.operators, OKRBOT_OPERATORS (comma-separated)
@@ -72,21 +94,30 @@ type Config struct {
 		RedisURL string // store.redis_url, OKRBOT_REDIS_URL, required when Backend is "redis"
 	}
 	Audit struct {
-		Path string // audit.path, OKRBOT_AUDIT_PATH; empty = no audit log
+		Path string // audit.path, OKRBOT_AUDIT_PATH; empty = audit records go to the log only
 	}
 }
 
-// Default returns the configuration with every default of spec §2 filled in.
-// The required Feishu credentials are left empty, so it does not validate as is.
+// Default returns the configuration with every default of spec §2 filled in
+// (from the keys table, fields in load.go), OKR.Location included. The
+// required Feishu credentials are left empty, so it does not validate as is.
 func Default() Config {
 	var c Config
-	c.Server.Addr = DefaultAddr
-	c.Server.EventPath = DefaultEventPath
-	c.Server.CardPath = DefaultCardPath
-	c.Server.ShutdownTimeout = DefaultShutdownTimeout
-	c.Feishu.BaseURL = DefaultBaseURL
-	c.Bot.MaxMessageAge = DefaultMaxMessageAge
-	c.Store.Backend = DefaultBackend
+	for _, f := range fields() {
+		if f.def == "" {
+			continue
+		}
+		if err := f.set(&c, f.def); err != nil {
+			panic("config: bad default in the keys table: " + err.Error()) // caught by the tests
+		}
+	}
+	loc, err := loadLocation(c.OKR.Timezone)
+	if err != nil {
+		// Unreachable: the zone data is compiled in. Asia/Shanghai has kept
+		// +08:00 without daylight saving since 1991.
+		loc = time.FixedZone(DefaultTimezone, 8*60*60)
+	}
+	c.OKR.Location = loc
 	return c
 }
 
@@ -142,12 +173,13 @@ func (c Config) Validate() error {
 	}
 
 	// server
+	var addrPort string
 	if c.Server.Addr == "" {
 		errs = append(errs, keyErr("server.addr", "OKRBOT_ADDR", nil, `must not be empty (default %q)`, DefaultAddr))
-	} else if _, port, err := net.SplitHostPort(c.Server.Addr); err != nil {
-		errs = append(errs, keyErr("server.addr", "OKRBOT_ADDR", err, `invalid listen address %q (want host:port, e.g. %q)`, c.Server.Addr, DefaultAddr))
-	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		errs = append(errs, keyErr("server.addr", "OKRBOT_ADDR", err, `invalid port in listen address %q`, c.Server.Addr))
+	} else if err := checkListenAddr("server.addr", "OKRBOT_ADDR", c.Server.Addr); err != nil {
+		errs = append(errs, err)
+	} else {
+		addrPort = c.Server.Addr
 	}
 	eventOK := checkPath(&errs, "server.event_path", c.Server.EventPath)
 	cardOK := checkPath(&errs, "server.card_path", c.Server.CardPath)
@@ -155,21 +187,41 @@ func (c Config) Validate() error {
 		errs = append(errs, keyErr("server.card_path", "", nil, "%q is also server.event_path; the two must differ", c.Server.CardPath))
 	}
 	add(positive("server.shutdown_timeout", "", c.Server.ShutdownTimeout))
+	if m := c.Server.MetricsAddr; m != "" {
+		if err := checkListenAddr("server.metrics_addr", "OKRBOT_METRICS_ADDR", m); err != nil {
+			errs = append(errs, err)
+		} else if addrPort != "" && sameListener(addrPort, m) {
+			errs = append(errs, keyErr("server.metrics_addr", "OKRBOT_METRICS_ADDR", nil,
+				"%q would listen where server.addr %q does; give /metrics an address of its own, or leave it empty to serve /metrics on server.addr", m, c.Server.Addr))
+		}
+	}
 
-	// feishu
-	switch id := c.Feishu.AppID; {
-	case id == "":
-		errs = append(errs, requiredErr("feishu.app_id", "FEISHU_APP_ID"))
-	case !strings.HasPrefix(id, "cli_") || len(id) == len("cli_"):
+	// feishu: the required keys first, in the order of the keys table.
+	for _, f := range fields() {
+		if f.need == optional || (f.need == neededInWebhookMode && c.Feishu.Mode == ModeWebSocket) {
+			continue
+		}
+		if p, ok := f.ptr(&c).(*string); ok && *p == "" {
+			errs = append(errs, requiredErr(f.key(), f.env))
+		}
+	}
+	if id := c.Feishu.AppID; id != "" && (!strings.HasPrefix(id, "cli_") || len(id) == len("cli_")) {
 		errs = append(errs, keyErr("feishu.app_id", "FEISHU_APP_ID", nil, `%q is not a Feishu app id (want "cli_...")`, id))
 	}
-	if c.Feishu.AppSecret == "" {
-		errs = append(errs, requiredErr("feishu.app_secret", "FEISHU_APP_SECRET"))
-	}
-	if c.Feishu.VerificationToken == "" {
-		errs = append(errs, requiredErr("feishu.verification_token", "FEISHU_VERIFICATION_TOKEN"))
+	switch c.Feishu.Mode {
+	case ModeWebhook, ModeWebSocket:
+	default:
+		errs = append(errs, keyErr("feishu.mode", "FEISHU_MODE", nil, `%q is not a mode (want %q or %q)`, c.Feishu.Mode, ModeWebhook, ModeWebSocket))
 	}
 	add(checkBaseURL(c.Feishu.BaseURL))
+
+	// okr
+	if loc, err := loadLocation(c.OKR.Timezone); err != nil {
+		errs = append(errs, err)
+	} else if c.OKR.Location != nil && c.OKR.Location.String() != loc.String() {
+		errs = append(errs, keyErr("okr.timezone", "OKRBOT_TIMEZONE", nil,
+			"is %q but OKR.Location is %q: set both (Load and Default do)", c.OKR.Timezone, c.OKR.Location))
+	}
 
 	// bot
 	add(positive("bot.max_message_age", "OKRBOT_MAX_MESSAGE_AGE", c.Bot.MaxMessageAge))
@@ -191,6 +243,49 @@ func (c Config) Validate() error {
 		errs = append(errs, keyErr("store.backend", "OKRBOT_STORE_BACKEND", nil, `%q is not a store backend (want "memory" or "redis")`, c.Store.Backend))
 	}
 	return errors.Join(errs...)
+}
+
+// checkListenAddr requires host:port with a numeric port (0 = any free one).
+func checkListenAddr(key, env, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return keyErr(key, env, err, `invalid listen address %q (want host:port, e.g. %q)`, addr, DefaultAddr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return keyErr(key, env, err, `invalid port in listen address %q`, addr)
+	}
+	return nil
+}
+
+// sameListener reports whether two valid listen addresses would claim the
+// same socket: one non-zero port, and the same host or a wildcard host.
+func sameListener(a, b string) bool {
+	ha, pa, _ := net.SplitHostPort(a)
+	hb, pb, _ := net.SplitHostPort(b)
+	if na, _ := strconv.Atoi(pa); na == 0 || pa != pb {
+		return false
+	}
+	wild := func(h string) bool {
+		ip := net.ParseIP(h)
+		return h == "" || (ip != nil && ip.IsUnspecified())
+	}
+	return strings.EqualFold(ha, hb) || wild(ha) || wild(hb)
+}
+
+// loadLocation loads okr.timezone, an IANA zone name.
+func loadLocation(name string) (*time.Location, error) {
+	const key, env = "okr.timezone", "OKRBOT_TIMEZONE"
+	switch name {
+	case "":
+		return nil, keyErr(key, env, nil, "must not be empty (default %q)", DefaultTimezone)
+	case "Local":
+		return nil, keyErr(key, env, nil, `"Local" is whatever zone the host has; name the tenant's zone, e.g. %q`, DefaultTimezone)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, keyErr(key, env, err, "unknown time zone %q (want an IANA name such as %q or \"Europe/Berlin\")", name, DefaultTimezone)
+	}
+	return loc, nil
 }
 
 // checkPath validates a webhook path and reports whether it is valid.

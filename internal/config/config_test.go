@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -71,11 +70,15 @@ func TestDefault(t *testing.T) {
 		{"server.event_path", c.Server.EventPath, "/webhook/event"},
 		{"server.card_path", c.Server.CardPath, "/webhook/card"},
 		{"server.shutdown_timeout", c.Server.ShutdownTimeout, 20 * time.Second},
+		{"server.metrics_addr", c.Server.MetricsAddr, ""},
 		{"feishu.app_id", c.Feishu.AppID, ""},
 		{"feishu.app_secret", c.Feishu.AppSecret, ""},
 		{"feishu.verification_token", c.Feishu.VerificationToken, ""},
 		{"feishu.encrypt_key", c.Feishu.EncryptKey, ""},
+		{"feishu.mode", c.Feishu.Mode, "webhook"},
 		{"feishu.base_url", c.Feishu.BaseURL, "https://open.feishu.cn"},
+		{"okr.timezone", c.OKR.Timezone, "Asia/Shanghai"},
+		{"okr.Location", c.OKR.Location.String(), "Asia/Shanghai"},
 		{"okr.default_period_rule_id", c.OKR.DefaultPeriodRuleID, ""},
 		{"access.operators", len(c.Access.Operators), 0},
 		{"access.chats", len(c.Access.Chats), 0},
@@ -96,26 +99,56 @@ func TestDefault(t *testing.T) {
 }
 
 func TestKeys(t *testing.T) {
+	// Spec §2, row by row.
 	want := []Key{
-		{"server.addr", "OKRBOT_ADDR"},
-		{"server.event_path", ""},
-		{"server.card_path", ""},
-		{"server.shutdown_timeout", ""},
-		{"feishu.app_id", "FEISHU_APP_ID"},
-		{"feishu.app_secret", "FEISHU_APP_SECRET"},
-		{"feishu.verification_token", "FEISHU_VERIFICATION_TOKEN"},
-		{"feishu.encrypt_key", "FEISHU_ENCRYPT_KEY"},
-		{"feishu.base_url", "FEISHU_BASE_URL"},
-		{"okr.default_period_rule_id", "OKRBOT_DEFAULT_PERIOD_RULE_ID"},
-		{"access.operators", "OKRBOT_OPERATORS"},
-		{"access.chats", "OKRBOT_CHATS"},
-		{"bot.max_message_age", "OKRBOT_MAX_MESSAGE_AGE"},
-		{"store.backend", "OKRBOT_STORE_BACKEND"},
-		{"store.redis_url", "OKRBOT_REDIS_URL"},
-		{"audit.path", "OKRBOT_AUDIT_PATH"},
+		{"server.addr", "OKRBOT_ADDR", "127.0.0.1:8080", ""},
+		{"server.event_path", "", "/webhook/event", ""},
+		{"server.card_path", "", "/webhook/card", ""},
+		{"server.shutdown_timeout", "", "20s", ""},
+		{"server.metrics_addr", "OKRBOT_METRICS_ADDR", "", ""},
+		{"feishu.app_id", "FEISHU_APP_ID", "", "always"},
+		{"feishu.app_secret", "FEISHU_APP_SECRET", "", "always"},
+		{"feishu.verification_token", "FEISHU_VERIFICATION_TOKEN", "", "webhook"},
+		{"feishu.encrypt_key", "FEISHU_ENCRYPT_KEY", "", ""},
+		{"feishu.mode", "FEISHU_MODE", "webhook", ""},
+		{"feishu.base_url", "FEISHU_BASE_URL", "https://open.feishu.cn", ""},
+		{"okr.timezone", "OKRBOT_TIMEZONE", "Asia/Shanghai", ""},
+		{"okr.default_period_rule_id", "OKRBOT_DEFAULT_PERIOD_RULE_ID", "", ""},
+		{"access.operators", "OKRBOT_OPERATORS", "", ""},
+		{"access.chats", "OKRBOT_CHATS", "", ""},
+		{"bot.max_message_age", "OKRBOT_MAX_MESSAGE_AGE", "10m", ""},
+		{"store.backend", "OKRBOT_STORE_BACKEND", "memory", ""},
+		{"store.redis_url", "OKRBOT_REDIS_URL", "", ""},
+		{"audit.path", "OKRBOT_AUDIT_PATH", "", ""},
 	}
 	if got := Keys(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Keys() = %v\nwant %v", got, want)
+	}
+	// Every default of the table loads: Default() applies them all.
+	d := Default()
+	for _, f := range fields() {
+		var c Config
+		if err := f.set(&c, f.def); err != nil {
+			t.Errorf("%s: default %q does not parse: %v", f.key(), f.def, err)
+			continue
+		}
+		if got, want := reflect.ValueOf(f.ptr(&c)).Elem().Interface(), reflect.ValueOf(f.ptr(&d)).Elem().Interface(); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: Default() has %v, the table says %v", f.key(), want, got)
+		}
+	}
+}
+
+func TestDurationText(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		20 * time.Second: "20s", 10 * time.Minute: "10m", time.Hour: "1h", 90 * time.Minute: "1h30m",
+		90 * time.Second: "1m30s", 1500 * time.Millisecond: "1.5s", time.Hour + time.Second: "1h0m1s",
+	} {
+		if got := durationText(d); got != want {
+			t.Errorf("durationText(%v) = %q, want %q", d, got, want)
+		}
+		if back, err := time.ParseDuration(durationText(d)); err != nil || back != d {
+			t.Errorf("durationText(%v) = %q does not parse back: %v, %v", d, durationText(d), back, err)
+		}
 	}
 }
 
@@ -135,15 +168,18 @@ addr = "0.0.0.0:9090"
 event_path = "/lark/event"
 card_path = "/lark/card"
 shutdown_timeout = "45s"
+metrics_addr = "127.0.0.1:9100"
 
 [feishu]
 app_id = "cli_file"
 app_secret = "file-secret"
 verification_token = "file-token"
 encrypt_key = "file-encrypt-key"
+mode = "WebSocket"
 base_url = "https://open.larksuite.com/"
 
 [okr]
+timezone = "Europe/Berlin"
 default_period_rule_id = "rule_file"
 
 [access]
@@ -167,11 +203,15 @@ func fullConfig() Config {
 	c.Server.EventPath = "/lark/event"
 	c.Server.CardPath = "/lark/card"
 	c.Server.ShutdownTimeout = 45 * time.Second
+	c.Server.MetricsAddr = "127.0.0.1:9100"
 	c.Feishu.AppID = "cli_file"
 	c.Feishu.AppSecret = "file-secret"
 	c.Feishu.VerificationToken = "file-token"
 	c.Feishu.EncryptKey = "file-encrypt-key"
+	c.Feishu.Mode = "websocket"
 	c.Feishu.BaseURL = "https://open.larksuite.com"
+	c.OKR.Timezone = "Europe/Berlin"
+	c.OKR.Location = mustLoc("Europe/Berlin")
 	c.OKR.DefaultPeriodRuleID = "rule_file"
 	c.Access.Operators = []string{"ou_1", "ou_2"}
 	c.Access.Chats = []string{"oc_1"}
@@ -180,6 +220,14 @@ func fullConfig() Config {
 	c.Store.RedisURL = "redis://:pw@redis.internal:6379/2"
 	c.Audit.Path = "/var/log/okrbot/audit.jsonl"
 	return c
+}
+
+func mustLoc(name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err)
+	}
+	return loc
 }
 
 func TestLoadFullFile(t *testing.T) {
@@ -210,6 +258,9 @@ func TestEnvOverridesEveryVariable(t *testing.T) {
 	p := writeFile(t, fullFile)
 	vars := map[string]string{
 		"OKRBOT_ADDR":                   " :8443 ",
+		"OKRBOT_METRICS_ADDR":           "0.0.0.0:9464",
+		"FEISHU_MODE":                   " webhook ",
+		"OKRBOT_TIMEZONE":               " America/New_York ",
 		"FEISHU_APP_ID":                 "cli_env",
 		"FEISHU_APP_SECRET":             "env-secret",
 		"FEISHU_VERIFICATION_TOKEN":     "env-token",
@@ -235,6 +286,10 @@ func TestEnvOverridesEveryVariable(t *testing.T) {
 	}
 	want := fullConfig()
 	want.Server.Addr = ":8443"
+	want.Server.MetricsAddr = "0.0.0.0:9464"
+	want.Feishu.Mode = "webhook"
+	want.OKR.Timezone = "America/New_York"
+	want.OKR.Location = mustLoc("America/New_York")
 	want.Feishu.AppID = "cli_env"
 	want.Feishu.AppSecret = "env-secret"
 	want.Feishu.VerificationToken = "env-token"
@@ -598,6 +653,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	c.Store.Backend = "redis"
 	c.Server.EventPath = "/metrics"
 	c.Server.CardPath = "/metrics"
+	c.Server.MetricsAddr = "127.0.0.1:9100" // valid: not reported
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("Validate(zero) = nil")
@@ -605,8 +661,8 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	lines := strings.Split(err.Error(), "\n")
 	wantKeys := []string{
 		"server.addr", "server.event_path", "server.card_path", "server.shutdown_timeout",
-		"feishu.app_id", "feishu.app_secret", "feishu.verification_token", "feishu.base_url",
-		"bot.max_message_age", "store.redis_url",
+		"feishu.app_id", "feishu.app_secret", "feishu.verification_token", "feishu.mode", "feishu.base_url",
+		"okr.timezone", "bot.max_message_age", "store.redis_url",
 	}
 	if len(lines) != len(wantKeys) {
 		t.Errorf("got %d problems, want %d:\n%s", len(lines), len(wantKeys), err)
@@ -730,43 +786,193 @@ func TestExampleLoads(t *testing.T) {
 	wantAll(t, err.Error(), "FEISHU_APP_ID", "FEISHU_APP_SECRET", "FEISHU_VERIFICATION_TOKEN")
 }
 
-// TestExampleDocumentsEveryKey checks that config.example.toml names every
-// key (set or commented out, in its table) and every environment variable.
-func TestExampleDocumentsEveryKey(t *testing.T) {
-	data, err := os.ReadFile(examplePath)
+func TestMode(t *testing.T) {
+	noToken := creds()
+	delete(noToken, "FEISHU_VERIFICATION_TOKEN")
+	for _, tc := range []struct {
+		name, file string
+		vars       map[string]string
+		want       string // mode, or the error
+		wantErr    bool
+	}{
+		{"default", "", creds(), ModeWebhook, false},
+		{"webhook in env", "", with(creds(), "FEISHU_MODE", "webhook"), ModeWebhook, false},
+		{"websocket in env", "", with(creds(), "FEISHU_MODE", "websocket"), ModeWebSocket, false},
+		{"websocket in file", "[feishu]\nmode = \"websocket\"\n", creds(), ModeWebSocket, false},
+		{"case and spaces", "", with(creds(), "FEISHU_MODE", " WebSocket "), ModeWebSocket, false},
+		{"env overrides file", "[feishu]\nmode = \"websocket\"\n", with(creds(), "FEISHU_MODE", "webhook"), ModeWebhook, false},
+		{"websocket needs no verification token", "", with(noToken, "FEISHU_MODE", "websocket"), ModeWebSocket, false},
+		{"websocket with token and encrypt key", "", with(creds(), "FEISHU_MODE", "websocket", "FEISHU_ENCRYPT_KEY", "k"), ModeWebSocket, false},
+		{"webhook needs the verification token", "", noToken,
+			"config: feishu.verification_token is required (set FEISHU_VERIFICATION_TOKEN)", true},
+		{"explicit webhook needs the verification token", "[feishu]\nmode = \"webhook\"\n", noToken,
+			"config: feishu.verification_token is required (set FEISHU_VERIFICATION_TOKEN)", true},
+		{"unknown in env", "", with(creds(), "FEISHU_MODE", "ws"),
+			`config: feishu.mode: "ws" is not a mode (want "webhook" or "websocket")`, true},
+		{"empty in file", "[feishu]\nmode = \"\"\n", creds(), `config: feishu.mode: "" is not a mode`, true},
+		{"not a string", "[feishu]\nmode = 1\n", creds(), `config: feishu.mode: must be a string`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := ""
+			if tc.file != "" {
+				p = writeFile(t, tc.file)
+			}
+			c, err := Load(p, env(tc.vars))
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("Load succeeded (mode %q), want %q", c.Feishu.Mode, tc.want)
+				}
+				wantAll(t, err.Error(), tc.want)
+				var ke *KeyError
+				if !errors.As(err, &ke) {
+					t.Errorf("error %v is not a *KeyError", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if c.Feishu.Mode != tc.want {
+				t.Errorf("Mode = %q, want %q", c.Feishu.Mode, tc.want)
+			}
+		})
+	}
+	// The app id and secret stay required in websocket mode.
+	_, err := Load("", env(map[string]string{"FEISHU_MODE": "websocket"}))
+	if err == nil {
+		t.Fatal("websocket mode without credentials loads")
+	}
+	wantAll(t, err.Error(), "feishu.app_id is required", "feishu.app_secret is required")
+	if strings.Contains(err.Error(), "verification_token") {
+		t.Errorf("websocket mode requires the verification token: %v", err)
+	}
+}
+
+func TestTimezone(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		vars       map[string]string
+		want       string // zone name, or the error
+		wantErr    bool
+	}{
+		{"default", "", creds(), "Asia/Shanghai", false},
+		{"env", "", with(creds(), "OKRBOT_TIMEZONE", "Europe/Berlin"), "Europe/Berlin", false},
+		{"file", "[okr]\ntimezone = \"America/Los_Angeles\"\n", creds(), "America/Los_Angeles", false},
+		{"env overrides file", "[okr]\ntimezone = \"UTC\"\n", with(creds(), "OKRBOT_TIMEZONE", " Asia/Tokyo "), "Asia/Tokyo", false},
+		{"UTC", "", with(creds(), "OKRBOT_TIMEZONE", "UTC"), "UTC", false},
+		{"typo", "", with(creds(), "OKRBOT_TIMEZONE", "Asia/Shangai"),
+			`config: okr.timezone: unknown time zone "Asia/Shangai" (want an IANA name`, true},
+		{"offset is not a zone", "", with(creds(), "OKRBOT_TIMEZONE", "+08:00"), `config: okr.timezone: unknown time zone "+08:00"`, true},
+		{"wrong case", "[okr]\ntimezone = \"asia/shanghai\"\n", creds(), `config: okr.timezone: unknown time zone "asia/shanghai"`, true},
+		{"path escape", "[okr]\ntimezone = \"../../etc/passwd\"\n", creds(), `config: okr.timezone: unknown time zone`, true},
+		{"Local", "", with(creds(), "OKRBOT_TIMEZONE", "Local"), `config: okr.timezone: "Local" is whatever zone the host has`, true},
+		{"empty in file", "[okr]\ntimezone = \"\"\n", creds(), `config: okr.timezone: must not be empty (default "Asia/Shanghai")`, true},
+		{"not a string", "[okr]\ntimezone = 8\n", creds(), `config: okr.timezone: must be a string`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := ""
+			if tc.file != "" {
+				p = writeFile(t, tc.file)
+			}
+			c, err := Load(p, env(tc.vars))
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("Load succeeded (%q), want %q", c.OKR.Timezone, tc.want)
+				}
+				wantAll(t, err.Error(), tc.want)
+				var ke *KeyError
+				if !errors.As(err, &ke) || ke.Key != "okr.timezone" {
+					t.Errorf("error %#v is not a *KeyError for okr.timezone", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if c.OKR.Timezone != tc.want || c.OKR.Location == nil || c.OKR.Location.String() != tc.want {
+				t.Fatalf("Timezone %q, Location %v; want %q", c.OKR.Timezone, c.OKR.Location, tc.want)
+			}
+		})
+	}
+	// The location is the zone: 2023-04 starts on 1 April at 00:00 +08:00,
+	// which is still March in UTC.
+	c, err := Load("", env(creds()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := string(data)
-	tableRE := regexp.MustCompile(`^\[([a-z_]+)\]\s*$`)
-	keyRE := regexp.MustCompile(`^#?\s*([a-z_]+)\s*=`)
-	documented := map[string]bool{}
-	table := ""
-	for _, line := range strings.Split(text, "\n") {
-		if m := tableRE.FindStringSubmatch(line); m != nil {
-			table = m[1]
-			continue
-		}
-		if m := keyRE.FindStringSubmatch(line); m != nil && table != "" {
-			documented[table+"."+m[1]] = true
-		}
+	start := time.Date(2023, time.April, 1, 0, 0, 0, 0, c.OKR.Location)
+	if got := start.UTC().Format(time.RFC3339); got != "2023-03-31T16:00:00Z" {
+		t.Errorf("2023-04-01 00:00 in Asia/Shanghai = %s UTC", got)
 	}
-	for _, k := range Keys() {
-		if !documented[k.Name] {
-			t.Errorf("config.example.toml does not document %s", k.Name)
-		}
-		if k.Env != "" && !strings.Contains(text, k.Env) {
-			t.Errorf("config.example.toml does not mention %s (%s)", k.Env, k.Name)
-		}
-		delete(documented, k.Name)
+	if Default().OKR.Location == nil || Default().OKR.Location.String() != DefaultTimezone {
+		t.Errorf("Default().OKR.Location = %v", Default().OKR.Location)
 	}
-	for k := range documented {
-		t.Errorf("config.example.toml documents %s, which is not a key", k)
+	// Validate catches a Timezone changed by hand without its Location.
+	v := validBase()
+	v.OKR.Timezone = "Europe/Berlin"
+	if err := v.Validate(); err == nil || !strings.Contains(err.Error(), "config: okr.timezone:") {
+		t.Errorf("Validate with Timezone %q and Location %v = %v, want an okr.timezone error", v.OKR.Timezone, v.OKR.Location, err)
 	}
-	// Secrets are not set in the example.
-	for _, secret := range []string{"app_secret", "verification_token", "encrypt_key", "redis_url"} {
-		if regexp.MustCompile(`(?m)^\s*` + secret + `\s*=`).MatchString(text) {
-			t.Errorf("config.example.toml sets %s; keep it commented out (set it via env)", secret)
-		}
+	v.OKR.Location = mustLoc("Europe/Berlin")
+	if err := v.Validate(); err != nil {
+		t.Errorf("Validate with both set: %v", err)
+	}
+	v.OKR.Location = nil // Load sets it; Validate alone accepts its absence
+	if err := v.Validate(); err != nil {
+		t.Errorf("Validate without Location: %v", err)
+	}
+}
+
+func TestMetricsAddr(t *testing.T) {
+	for _, tc := range []struct {
+		name, addr, metrics string
+		want                string // "" = valid
+	}{
+		{"unset", "", "", ""},
+		{"loopback", "", "127.0.0.1:9100", ""},
+		{"all interfaces", "", ":9100", ""},
+		{"ipv6", "", "[::1]:9100", ""},
+		{"any port", "", "127.0.0.1:0", ""},
+		{"same port, other host", "10.0.0.1:8080", "127.0.0.1:8080", ""},
+		{"no port", "", "localhost", `config: server.metrics_addr: invalid listen address "localhost"`},
+		{"bad port", "", "127.0.0.1:metrics", `config: server.metrics_addr: invalid port in listen address`},
+		{"port too big", "", "127.0.0.1:70000", `config: server.metrics_addr: invalid port in listen address`},
+		{"a URL", "", "http://127.0.0.1:9100/metrics", `config: server.metrics_addr: invalid listen address`},
+		{"same as server.addr", "", "127.0.0.1:8080", `config: server.metrics_addr: "127.0.0.1:8080" would listen where server.addr "127.0.0.1:8080" does`},
+		{"wildcard over server.addr", "127.0.0.1:9000", ":9000", `config: server.metrics_addr: ":9000" would listen where server.addr`},
+		{"under a wildcard server.addr", "0.0.0.0:9000", "127.0.0.1:9000", `would listen where server.addr`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vars := creds()
+			if tc.addr != "" {
+				vars["OKRBOT_ADDR"] = tc.addr
+			}
+			if tc.metrics != "" {
+				vars["OKRBOT_METRICS_ADDR"] = tc.metrics
+			}
+			c, err := Load("", env(vars))
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				if c.Server.MetricsAddr != tc.metrics {
+					t.Errorf("MetricsAddr = %q, want %q", c.Server.MetricsAddr, tc.metrics)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Load succeeded, want %q", tc.want)
+			}
+			wantAll(t, err.Error(), tc.want)
+			var ke *KeyError
+			if !errors.As(err, &ke) || ke.Key != "server.metrics_addr" || ke.Env != "OKRBOT_METRICS_ADDR" {
+				t.Errorf("error %#v is not a *KeyError for server.metrics_addr", err)
+			}
+		})
+	}
+	// From the file too.
+	c, err := Load(writeFile(t, "[server]\nmetrics_addr = \"127.0.0.1:9464\"\n"), env(creds()))
+	if err != nil || c.Server.MetricsAddr != "127.0.0.1:9464" {
+		t.Errorf("Load = %q, %v", c.Server.MetricsAddr, err)
 	}
 }

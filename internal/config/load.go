@@ -21,52 +21,112 @@ const (
 	kindList                 // TOML array of strings; in env, comma-separated
 )
 
+// need says when a key must be set.
+type need int
+
+const (
+	optional            need = iota
+	needed                   // always required
+	neededInWebhookMode      // required unless feishu.mode is "websocket"
+)
+
 // field describes one configuration key.
 type field struct {
 	table, name string // TOML table and key: server, addr
 	env         string // environment variable, or "" when the key has none
 	kind        kind
+	def         string // default, written as in the environment ("20s"); "" = empty
+	need        need
 	// ptr returns a pointer into c: *string, *time.Duration or *[]string.
 	ptr func(c *Config) any
 }
 
 func (f field) key() string { return f.table + "." + f.name }
 
-// fields lists every key of spec §2, in the order of the contract's table.
+// set stores text, written as in the environment, into c: a string as is, a
+// duration parsed, a list split at commas and cleaned.
+func (f field) set(c *Config, text string) error {
+	switch p := f.ptr(c).(type) {
+	case *string:
+		*p = text
+	case *time.Duration:
+		d, err := time.ParseDuration(text)
+		if err != nil {
+			return err
+		}
+		*p = d
+	case *[]string:
+		*p = cleanList(strings.Split(text, ","))
+	}
+	return nil
+}
+
+// fields is the keys table: every key of spec §2 with its environment
+// variable, its default and whether it is required, in the order of the
+// contract's table. Load, Default, Validate's required checks, Keys and the
+// documentation tests all read it.
 func fields() []field {
 	return []field{
-		{"server", "addr", "OKRBOT_ADDR", kindString, func(c *Config) any { return &c.Server.Addr }},
-		{"server", "event_path", "", kindString, func(c *Config) any { return &c.Server.EventPath }},
-		{"server", "card_path", "", kindString, func(c *Config) any { return &c.Server.CardPath }},
-		{"server", "shutdown_timeout", "", kindDuration, func(c *Config) any { return &c.Server.ShutdownTimeout }},
-		{"feishu", "app_id", "FEISHU_APP_ID", kindString, func(c *Config) any { return &c.Feishu.AppID }},
-		{"feishu", "app_secret", "FEISHU_APP_SECRET", kindString, func(c *Config) any { return &c.Feishu.AppSecret }},
-		{"feishu", "verification_token", "FEISHU_VERIFICATION_TOKEN", kindString, func(c *Config) any { return &c.Feishu.VerificationToken }},
-		{"feishu", "encrypt_key", "FEISHU_ENCRYPT_KEY", kindString, func(c *Config) any { return &c.Feishu.EncryptKey }},
-		{"feishu", "base_url", "FEISHU_BASE_URL", kindString, func(c *Config) any { return &c.Feishu.BaseURL }},
-		{"okr", "default_period_rule_id", "OKRBOT_DEFAULT_PERIOD_RULE_ID", kindString, func(c *Config) any { return &c.OKR.DefaultPeriodRuleID }},
-		{"access", "operators", "OKRBOT_OPERATORS", kindList, func(c *Config) any { return &c.Access.Operators }},
-		{"access", "chats", "OKRBOT_CHATS", kindList, func(c *Config) any { return &c.Access.Chats }},
-		{"bot", "max_message_age", "OKRBOT_MAX_MESSAGE_AGE", kindDuration, func(c *Config) any { return &c.Bot.MaxMessageAge }},
-		{"store", "backend", "OKRBOT_STORE_BACKEND", kindString, func(c *Config) any { return &c.Store.Backend }},
-		{"store", "redis_url", "OKRBOT_REDIS_URL", kindString, func(c *Config) any { return &c.Store.RedisURL }},
-		{"audit", "path", "OKRBOT_AUDIT_PATH", kindString, func(c *Config) any { return &c.Audit.Path }},
+		{"server", "addr", "OKRBOT_ADDR", kindString, DefaultAddr, optional, func(c *Config) any { return &c.Server.Addr }},
+		{"server", "event_path", "", kindString, DefaultEventPath, optional, func(c *Config) any { return &c.Server.EventPath }},
+		{"server", "card_path", "", kindString, DefaultCardPath, optional, func(c *Config) any { return &c.Server.CardPath }},
+		{"server", "shutdown_timeout", "", kindDuration, durationText(DefaultShutdownTimeout), optional, func(c *Config) any { return &c.Server.ShutdownTimeout }},
+		{"server", "metrics_addr", "OKRBOT_METRICS_ADDR", kindString, "", optional, func(c *Config) any { return &c.Server.MetricsAddr }},
+		{"feishu", "app_id", "FEISHU_APP_ID", kindString, "", needed, func(c *Config) any { return &c.Feishu.AppID }},
+		{"feishu", "app_secret", "FEISHU_APP_SECRET", kindString, "", needed, func(c *Config) any { return &c.Feishu.AppSecret }},
+		{"feishu", "verification_token", "FEISHU_VERIFICATION_TOKEN", kindString, "", neededInWebhookMode, func(c *Config) any { return &c.Feishu.VerificationToken }},
+		{"feishu", "encrypt_key", "FEISHU_ENCRYPT_KEY", kindString, "", optional, func(c *Config) any { return &c.Feishu.EncryptKey }},
+		{"feishu", "mode", "FEISHU_MODE", kindString, DefaultMode, optional, func(c *Config) any { return &c.Feishu.Mode }},
+		{"feishu", "base_url", "FEISHU_BASE_URL", kindString, DefaultBaseURL, optional, func(c *Config) any { return &c.Feishu.BaseURL }},
+		{"okr", "timezone", "OKRBOT_TIMEZONE", kindString, DefaultTimezone, optional, func(c *Config) any { return &c.OKR.Timezone }},
+		{"okr", "default_period_rule_id", "OKRBOT_DEFAULT_PERIOD_RULE_ID", kindString, "", optional, func(c *Config) any { return &c.OKR.DefaultPeriodRuleID }},
+		{"access", "operators", "OKRBOT_OPERATORS", kindList, "", optional, func(c *Config) any { return &c.Access.Operators }},
+		{"access", "chats", "OKRBOT_CHATS", kindList, "", optional, func(c *Config) any { return &c.Access.Chats }},
+		{"bot", "max_message_age", "OKRBOT_MAX_MESSAGE_AGE", kindDuration, durationText(DefaultMaxMessageAge), optional, func(c *Config) any { return &c.Bot.MaxMessageAge }},
+		{"store", "backend", "OKRBOT_STORE_BACKEND", kindString, DefaultBackend, optional, func(c *Config) any { return &c.Store.Backend }},
+		{"store", "redis_url", "OKRBOT_REDIS_URL", kindString, "", optional, func(c *Config) any { return &c.Store.RedisURL }},
+		{"audit", "path", "OKRBOT_AUDIT_PATH", kindString, "", optional, func(c *Config) any { return &c.Audit.Path }},
 	}
+}
+
+// durationText writes d the way people write it in the config: "20s",
+// "10m", "1h30m" (time.Duration.String gives "10m0s").
+func durationText(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // Key describes one configuration key, for documentation and diagnostics.
 type Key struct {
 	Name string // TOML key, e.g. "server.addr"
 	Env  string // environment variable, or "" when the key has none
+	// Default is the default value as written in the environment, e.g.
+	// "127.0.0.1:8080" or "20s"; "" when the default is empty (or none).
+	Default string
+	// Required is "" for an optional key, "always" for one that must be set,
+	// or a feishu.mode (ModeWebhook) in which alone it must be set.
+	Required string
 }
 
 // Keys returns every configuration key of spec §2 with its environment
-// variable, in the order of the contract's table.
+// variable, default and requirement, in the order of the contract's table.
 func Keys() []Key {
 	fs := fields()
 	keys := make([]Key, len(fs))
 	for i, f := range fs {
-		keys[i] = Key{Name: f.key(), Env: f.env}
+		keys[i] = Key{Name: f.key(), Env: f.env, Default: f.def}
+		switch f.need {
+		case needed:
+			keys[i].Required = "always"
+		case neededInWebhookMode:
+			keys[i].Required = ModeWebhook
+		}
 	}
 	return keys
 }
@@ -81,7 +141,7 @@ func Keys() []Key {
 // is unset, empty or only spaces leaves the key as the file (or the default)
 // has it. List variables are comma-separated; items are trimmed and empty
 // items dropped. Normalisation trims trailing slashes from feishu.base_url,
-// lower-cases store.backend, and trims, de-duplicates and drops empty items of
+// lower-cases feishu.mode and store.backend, trims okr.timezone, and trims, de-duplicates and drops empty items of
 // the lists.
 func Load(path string, getenv func(string) (string, bool)) (Config, error) {
 	c := Default()
@@ -102,9 +162,15 @@ func Load(path string, getenv func(string) (string, bool)) (Config, error) {
 		return Config{}, err
 	}
 	c.normalize()
+	c.OKR.Location = nil // Validate checks okr.timezone; it is loaded below
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
+	loc, err := loadLocation(c.OKR.Timezone)
+	if err != nil {
+		return Config{}, err // unreachable: Validate loaded it
+	}
+	c.OKR.Location = loc
 	return c, nil
 }
 
@@ -115,6 +181,8 @@ func (c *Config) normalize() {
 	if u, err := url.Parse(c.Feishu.BaseURL); err == nil && u.Host != "" && u.RawQuery == "" && u.Fragment == "" {
 		c.Feishu.BaseURL = strings.TrimRight(c.Feishu.BaseURL, "/")
 	}
+	c.Feishu.Mode = strings.ToLower(strings.TrimSpace(c.Feishu.Mode))
+	c.OKR.Timezone = strings.TrimSpace(c.OKR.Timezone)
 	c.Store.Backend = strings.ToLower(strings.TrimSpace(c.Store.Backend))
 	c.Access.Operators = cleanList(c.Access.Operators)
 	c.Access.Chats = cleanList(c.Access.Chats)
@@ -144,30 +212,18 @@ func applyEnv(c *Config, getenv func(string) (string, bool)) []error {
 		if !ok || v == "" {
 			continue
 		}
-		switch p := f.ptr(c).(type) {
-		case *string:
-			*p = v
-		case *time.Duration:
-			d, err := parseDuration(f, v, " from "+f.env)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			*p = d
-		case *[]string:
-			*p = cleanList(strings.Split(v, ","))
+		if err := f.set(c, v); err != nil { // only a duration can fail
+			errs = append(errs, durationErr(f, v, " from "+f.env, err))
 		}
+
 	}
 	return errs
 }
 
-// parseDuration parses a Go duration for key f; suffix ends the error message.
-func parseDuration(f field, s, suffix string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, keyErr(f.key(), f.env, err, "invalid duration %q%s (want Go syntax, e.g. \"90s\", \"10m\", \"1h30m\")", s, suffix)
-	}
-	return d, nil
+// durationErr reports s, a malformed duration for key f; suffix ends the
+// message.
+func durationErr(f field, s, suffix string, err error) error {
+	return keyErr(f.key(), f.env, err, "invalid duration %q%s (want Go syntax, e.g. \"90s\", \"10m\", \"1h30m\")", s, suffix)
 }
 
 // decodeFile applies the TOML document data (read from path) to c. It
@@ -279,9 +335,9 @@ func decodeValue(c *Config, md toml.MetaData, f field, p toml.Primitive, in stri
 		if !ok {
 			return keyErr(f.key(), "", nil, `must be a duration string such as "10m" or "20s"%s, got %s`, in, typeName(raw))
 		}
-		d, err := parseDuration(f, s, in)
+		d, err := time.ParseDuration(s)
 		if err != nil {
-			return err
+			return durationErr(f, s, in, err)
 		}
 		*dst = d
 	case *[]string:
