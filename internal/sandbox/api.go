@@ -92,6 +92,9 @@ type stateView struct {
 	// Working reports that the bot has acknowledged events it has not
 	// finished.
 	Working bool `json:"working"`
+	// MaxText is the longest message the page may send, in characters
+	// (Unicode code points, after trimming spaces).
+	MaxText int `json:"max_text"`
 }
 
 // botView names the bot.
@@ -157,6 +160,18 @@ type faultView struct {
 	// Armed are the faults waiting for the next period creates, in order.
 	Armed []string `json:"armed"`
 	Slow  bool     `json:"slow"`
+	// Revoked reports that the tenant tokens were revoked ("Revoke token")
+	// and the bot has not fetched a new one yet: its next API call answers
+	// 99991663, then it fetches one.
+	Revoked bool `json:"revoked"`
+}
+
+// tokensRevoked reports that the emulator has issued tenant tokens and none
+// of them is valid any more. The sandbox's tokens live for hours and the
+// bot renews its token before it expires, so in practice this is the state
+// "Revoke token" leaves until the bot's next token request.
+func tokensRevoked(emu *feishuemu.Emulator) bool {
+	return emu.TokenFetches() > 0 && len(emu.Tokens()) == 0
 }
 
 // tenantView summarises the emulated tenant.
@@ -204,6 +219,7 @@ func (s *sandbox) state(v uint64) stateView {
 		Group:   chatView{ID: GroupChatID, Name: "HR Operations"},
 		Tenant:  tenantView{AppID: opts.AppID, Rules: len(opts.Rules), Periods: len(opts.Periods), DefaultRule: s.cfg.OKR.DefaultPeriodRuleID},
 		Working: working,
+		MaxText: maxTextRunes,
 	}
 
 	deliveries := s.emu.Deliveries()
@@ -258,7 +274,7 @@ func (s *sandbox) state(v uint64) stateView {
 	if armed < len(s.armed) {
 		s.armed = s.armed[len(s.armed)-armed:] // faults are used oldest first
 	}
-	st.Faults = faultView{Armed: slices.Clone(s.armed), Slow: s.slow}
+	st.Faults = faultView{Armed: slices.Clone(s.armed), Slow: s.slow, Revoked: tokensRevoked(s.emu)}
 	s.mu.Unlock()
 	if st.Faults.Armed == nil {
 		st.Faults.Armed = []string{}

@@ -22,6 +22,16 @@
     history: [],
     historyAt: 0,
     toastTimer: 0,
+    panel: '', // the side panel open as a drawer: '', 'sidebar' or 'inspector'
+  };
+
+  // MAX_TEXT is the server's limit on one message, in characters (code
+  // points, after trimming), until the state says otherwise.
+  const MAX_TEXT = 2000;
+  // Below these widths the side panels are drawers (see app.css).
+  const drawerMedia = {
+    sidebar: window.matchMedia('(max-width: 719.98px)'),
+    inspector: window.matchMedia('(max-width: 1179.98px)'),
   };
 
   function readPref(key, def, allowed) {
@@ -235,7 +245,9 @@
 
   // ---------- card (Card JSON 2.0) ----------
   function renderCard(card, msg) {
-    const root = h('div', {class: 'card'});
+    // The card says which language it is in: screen readers read it so,
+    // and the browser picks the Simplified Chinese forms of the glyphs.
+    const root = h('div', {class: 'card', lang: ui.lang === 'zh_cn' ? 'zh-CN' : 'en'});
     const header = card.header;
     if (header && typeof header === 'object') {
       const tpl = typeof header.template === 'string' ? header.template : 'default';
@@ -431,14 +443,43 @@
     $('chat-title').textContent = group ? ui.state.group.name : ui.state.bot.name;
     $('chat-avatar').textContent = group ? 'HR' : 'OK';
     $('chat-avatar').className = 'avatar avatar-lg ' + (group ? 'avatar-group' : 'avatar-bot');
-    $('chat-sub').textContent = group
-      ? `Group · ${ui.state.people.length + 1} members · the bot answers only when @mentioned`
-      : `Direct message with the bot · you are ${who ? who.name : ''}`;
+    // The parts in .hint-more give way on a phone.
+    $('chat-sub').replaceChildren(...(group
+      ? [`Group · ${ui.state.people.length + 1} members`, h('span', {class: 'hint-more', text: ' · the bot answers only when @mentioned'})]
+      : ['Direct message', h('span', {class: 'hint-more', text: ' with the bot'}), ` · you are ${who ? who.name : ''}`]));
     $('mention-switch').hidden = !group;
     $('composer-mention').hidden = !(group && ui.mention);
-    $('composer-hint').textContent = who
-      ? `Sending as ${who.name} (${who.operator ? 'operator' : 'not an operator'}) · delivered to the bot signed and encrypted, as Feishu does`
-      : '';
+    $('composer-hint').replaceChildren(...(who
+      ? [`Sending as ${who.name} (${who.operator ? 'operator' : 'not an operator'})`,
+        h('span', {class: 'hint-more', text: ' · delivered to the bot signed and encrypted, as Feishu does'})]
+      : []));
+    renderCount();
+  }
+
+  // ---------- message length ----------
+  function maxText() {
+    return ui.state && ui.state.max_text > 0 ? ui.state.max_text : MAX_TEXT;
+  }
+  // textLength counts what the server counts: code points after trimming.
+  function textLength(s) {
+    return [...s.trim()].length;
+  }
+  const fmt = (n) => n.toLocaleString('en-US');
+  // renderCount shows the length of the message being typed once it nears
+  // the limit, and says plainly when it is over: nothing is cut, the
+  // message is not sent until it fits.
+  function renderCount() {
+    const n = textLength($('composer-input').value);
+    const max = maxText();
+    const el = $('composer-count');
+    const over = n > max;
+    el.className = 'composer-count' + (over ? ' over' : (n >= max * 0.8 ? ' near' : ''));
+    el.textContent = over
+      ? `${fmt(n)} / ${fmt(max)} characters: ${fmt(n - max)} too many to send`
+      : (n >= max * 0.8 ? `${fmt(n)} / ${fmt(max)} characters` : '');
+    $('composer-box').classList.toggle('over', over);
+    $('send').disabled = over;
+    $('send').title = over ? `A message can have at most ${fmt(max)} characters` : '';
   }
 
   function renderThread() {
@@ -554,6 +595,7 @@
     if (sig === ui.trafficSig) return;
     ui.trafficSig = sig;
     $('traffic-count').textContent = String(items.length);
+    $('toggle-count').textContent = String(items.length);
     const nodes = [];
     for (let i = items.length - 1; i >= 0; i--) nodes.push(renderTrafficItem(items[i], i));
     if (nodes.length === 0) nodes.push(h('li', {class: 'traffic-empty', text: 'No calls yet.'}));
@@ -600,29 +642,43 @@
       status, sub);
   }
 
+  // renderFaults says everything the fault switches have armed: failing
+  // creates, a revoked token, slow answers.
   function renderFaults() {
     const f = ui.state.faults;
     const el = $('fault-status');
     const txt = $('fault-text');
     const parts = [];
     if (f.armed.length) parts.push(`Next create${f.armed.length > 1 ? 's' : ''} will fail: ${f.armed.join(', then ')}`);
-    if (f.slow) parts.push(parts.length ? 'every API answers 3 s late' : 'Every API answers 3 s late');
-    txt.textContent = parts.length ? parts.join('; ') + '.' : 'No faults armed: the tenant behaves normally.';
+    if (f.revoked) parts.push("Tenant token revoked: the bot's next API call answers 99991663, then it fetches a new token");
+    if (f.slow) parts.push('Every API answers 3 s late');
+    txt.textContent = parts.length ? parts.join('. ') + '.' : 'No faults armed: the tenant behaves normally.';
     el.classList.toggle('armed', parts.length > 0);
     $('fault-slow').setAttribute('aria-pressed', String(f.slow));
+    $('fault-revoke').classList.toggle('engaged', !!f.revoked); // until the bot has a new token
+    $('toggle-fault').hidden = parts.length === 0;
+    $('toggle-inspector').setAttribute('aria-label',
+      `Fault injection and Open Platform traffic: ${ui.state.traffic.length} calls${parts.length ? ', faults armed' : ''}`);
   }
 
   // ---------- actions ----------
+  // send posts a message; it reports whether the server took it.
   async function send(text) {
     const who = me();
     text = text.trim();
-    if (!text || !who) return;
+    if (!text || !who) return false;
+    if (textLength(text) > maxText()) {
+      showToast({type: 'error', content: `Not sent: the message has ${fmt(textLength(text))} characters, at most ${fmt(maxText())} are allowed.`});
+      return false;
+    }
     ui.history.push(text);
     ui.historyAt = ui.history.length;
     try {
       await post('/sandbox/api/send', {text, as: who.open_id, chat: ui.chat, mention: ui.chat === 'group' && ui.mention});
+      return true;
     } catch (e) {
       showToast({type: 'error', content: `Not sent: ${e.message}`});
+      return false;
     }
   }
 
@@ -631,22 +687,34 @@
   }
 
   function wire() {
-    $('composer').addEventListener('submit', (ev) => {
+    $('composer').addEventListener('submit', async (ev) => {
       ev.preventDefault();
       const input = $('composer-input');
       const text = input.value;
+      if (textLength(text) > maxText()) { // kept as typed: nothing is cut or sent
+        renderCount();
+        showToast({type: 'error', content: `Not sent: the message has ${fmt(textLength(text))} characters, at most ${fmt(maxText())} are allowed.`});
+        return;
+      }
       input.value = '';
-      send(text);
+      renderCount();
+      if (!(await send(text)) && input.value === '') { // give it back to fix and resend
+        input.value = text.trim();
+        renderCount();
+      }
     });
+    $('composer-input').addEventListener('input', renderCount);
     $('composer-input').addEventListener('keydown', (ev) => {
       const input = ev.target;
       if (ev.key === 'ArrowUp' && ui.historyAt > 0) {
         ui.historyAt--;
         input.value = ui.history[ui.historyAt];
+        renderCount();
         ev.preventDefault();
       } else if (ev.key === 'ArrowDown' && ui.historyAt < ui.history.length) {
         ui.historyAt++;
         input.value = ui.history[ui.historyAt] || '';
+        renderCount();
         ev.preventDefault();
       }
     });
@@ -658,6 +726,7 @@
         ui.chat = b.dataset.chat === 'group' ? 'group' : 'p2p';
         writePref('okrbot.chat', ui.chat);
         if (ui.state) render();
+        if (ui.panel === 'sidebar') closePanel(false); // back to the chat on a phone
         $('composer-input').focus();
       });
     }
@@ -676,14 +745,57 @@
       const v = $('fault-code').value;
       fault(v === 'hangup' ? {action: 'hangup'} : {action: 'fail', code: Number(v)});
     });
-    $('fault-revoke').addEventListener('click', async () => {
-      await fault({action: 'revoke'});
-      showToast({type: 'info', content: 'Tenant tokens revoked: the next call answers 99991663.'});
-    });
+    $('fault-revoke').addEventListener('click', () => fault({action: 'revoke'})); // the fault line says what it did
     $('fault-slow').addEventListener('click', () => {
       fault({action: 'slow', on: $('fault-slow').getAttribute('aria-pressed') !== 'true'});
     });
     $('fault-clear').addEventListener('click', () => fault({action: 'clear'}));
+    wirePanels();
+  }
+
+  // ---------- drawers (narrow screens) ----------
+  // Below desktop width the side panels are drawers over the chat: a
+  // toggle in the chat header opens one, the toggle again, the close
+  // button, the scrim or Esc closes it.
+  function openPanel(name) {
+    if (!drawerMedia[name].matches) return;
+    ui.panel = name;
+    syncPanels();
+    const close = $(name).querySelector('.drawer-close');
+    if (close) close.focus({preventScroll: true});
+  }
+  function closePanel(refocus) {
+    const was = ui.panel;
+    if (!was) return;
+    ui.panel = '';
+    syncPanels();
+    if (refocus) $(`toggle-${was}`).focus({preventScroll: true});
+  }
+  function syncPanels() {
+    if (ui.panel && !drawerMedia[ui.panel].matches) ui.panel = ''; // the window grew: it is a column again
+    const app = $('app');
+    for (const name of ['sidebar', 'inspector']) {
+      const open = ui.panel === name;
+      app.classList.toggle(`show-${name}`, open);
+      $(`toggle-${name}`).setAttribute('aria-expanded', String(open));
+    }
+  }
+  function wirePanels() {
+    for (const name of ['sidebar', 'inspector']) {
+      $(`toggle-${name}`).addEventListener('click', () => {
+        if (ui.panel === name) closePanel(true);
+        else openPanel(name);
+      });
+      drawerMedia[name].addEventListener('change', syncPanels);
+    }
+    for (const b of document.querySelectorAll('.drawer-close')) b.addEventListener('click', () => closePanel(true));
+    $('scrim').addEventListener('click', () => closePanel(true));
+    document.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape' && ui.panel) {
+        ev.preventDefault();
+        closePanel(true);
+      }
+    });
   }
 
   wire();
