@@ -2,83 +2,114 @@ package bot
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
+	"errors"
 	"log/slog"
-	"os"
-	"sync"
+	"strings"
 	"time"
+
+	"okrbot/internal/okr"
 )
 
 // AuditRecord is one attempt at a data-changing command, typed or clicked,
-// refused and failed ones included. It never holds a secret or a token.
+// refused and failed ones included: one period per record. It never holds
+// a secret or a token.
 type AuditRecord struct {
-	Time     time.Time `json:"time"`
-	Operator string    `json:"operator_open_id"`
-	ChatID   string    `json:"chat_id"`
-	Command  string    `json:"command"`
-	Args     []string  `json:"args"`
-	Via      string    `json:"via"`     // "message" or "button"
-	Outcome  string    `json:"outcome"` // "created", "refused", "failed", "rejected", …
-	Code     int       `json:"code,omitempty"`
-	PeriodID string    `json:"period_id,omitempty"`
-	LogID    string    `json:"log_id,omitempty"`
-	EventID  string    `json:"event_id,omitempty"`
+	Time      time.Time `json:"time"`
+	Operator  string    `json:"operator_open_id"`
+	ChatID    string    `json:"chat_id"`
+	Command   string    `json:"command"` // newperiod, closeperiod, hideperiod, restoreperiod
+	Args      []string  `json:"args"`
+	Via       string    `json:"via"`     // "message" or "button"
+	Outcome   string    `json:"outcome"` // one of the Audit* outcomes
+	Code      int       `json:"code,omitempty"`
+	PeriodID  string    `json:"period_id,omitempty"`
+	OldStatus string    `json:"old_status,omitempty"` // status changes
+	NewStatus string    `json:"new_status,omitempty"` // status changes
+	LogID     string    `json:"log_id,omitempty"`
+	EventID   string    `json:"event_id,omitempty"`
 }
+
+// The outcomes an audit record may carry (README, "Audit").
+const (
+	AuditCreated   = "created"   // the period was created
+	AuditExists    = "exists"    // the period was already there
+	AuditChanged   = "changed"   // the status was changed
+	AuditUnchanged = "unchanged" // the period already had that status
+	AuditRefused   = "refused"   // not an operator
+	AuditRejected  = "rejected"  // a forged, foreign or expired button
+	AuditFailed    = "failed"    // Feishu answered an error or could not be reached
+	AuditUnknown   = "unknown"   // cut short: it may or may not have happened
+)
 
 // Auditor keeps audit records.
 type Auditor interface {
 	Audit(ctx context.Context, r AuditRecord) error
 }
 
-// AuditLog writes each record to the log and, when it has a file, appends
-// it to the file as one JSON line, synced to disk before Audit returns.
-type AuditLog struct {
-	log *slog.Logger
-	mu  sync.Mutex
-	f   *os.File
-}
+// logAuditor keeps audit records in the log only: what an empty
+// audit.path means.
+type logAuditor struct{ log *slog.Logger }
 
-// OpenAuditLog returns an AuditLog; path "" keeps records in the log only.
-func OpenAuditLog(path string, log *slog.Logger) (*AuditLog, error) {
-	a := &AuditLog{log: log}
-	if path == "" {
-		return a, nil
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
-	}
-	a.f = f
-	return a, nil
-}
-
-// Audit implements Auditor.
-func (a *AuditLog) Audit(_ context.Context, r AuditRecord) error {
-	a.log.Info("audit", "operator", r.Operator, "chat_id", r.ChatID, "command", r.Command, "args", r.Args,
+func (a logAuditor) Audit(ctx context.Context, r AuditRecord) error {
+	a.log.InfoContext(ctx, "audit", "operator", r.Operator, "chat_id", r.ChatID, "command", r.Command, "args", r.Args,
 		"via", r.Via, "outcome", r.Outcome, "code", r.Code, "period_id", r.PeriodID, "log_id", r.LogID, "event_id", r.EventID)
-	if a.f == nil {
-		return nil
-	}
-	line, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("audit: %w", err)
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if _, err := a.f.Write(append(line, '\n')); err != nil {
-		return fmt.Errorf("audit: write: %w", err)
-	}
-	if err := a.f.Sync(); err != nil {
-		return fmt.Errorf("audit: sync: %w", err)
-	}
 	return nil
 }
 
-// Close closes the audit file.
-func (a *AuditLog) Close() error {
-	if a.f == nil {
-		return nil
+// statusWord names a status in audit records.
+func statusWord(s okr.Status) string {
+	switch s.Normalized() {
+	case okr.StatusNormal:
+		return "normal"
+	case okr.StatusInvalid:
+		return "invalid"
+	case okr.StatusHidden:
+		return "hidden"
 	}
-	return a.f.Close()
+	return "unknown"
+}
+
+// auditOutcome is the outcome of a create or change that failed: unknown
+// when it was cut short and may have run, failed otherwise.
+func auditOutcome(err error) string {
+	if errors.Is(err, context.Canceled) {
+		return AuditUnknown
+	}
+	return AuditFailed
+}
+
+// write records r, stamping it and filling in the Feishu code and log id
+// of err; a record that cannot be written is logged, never lost silently.
+func (b *Bot) write(ctx context.Context, r AuditRecord, err error) {
+	r.Time = b.now().UTC()
+	var e *okr.Error
+	if errors.As(err, &e) {
+		r.Code = e.Code
+		if e.LogID != "" {
+			r.LogID = e.LogID
+		}
+	}
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), abandonWait)
+		defer cancel()
+	}
+	if aerr := b.audit.Audit(ctx, r); aerr != nil {
+		b.log.Error("audit record not written", "err", aerr, "event_id", r.EventID, "outcome", r.Outcome)
+	}
+}
+
+// auditRefused records a data-changing command typed by a non-operator.
+func (b *Bot) auditRefused(ctx context.Context, req request) {
+	b.write(ctx, AuditRecord{Operator: req.msg.SenderOpenID, ChatID: req.msg.ChatID, Command: string(req.cmd.Name),
+		Args: commandArgs(req.text), Via: "message", Outcome: AuditRefused, EventID: req.msg.EventID}, nil)
+}
+
+// commandArgs is what follows the command name, as typed.
+func commandArgs(text string) []string {
+	fields := strings.Fields(text)
+	if len(fields) <= 1 {
+		return []string{}
+	}
+	return fields[1:]
 }

@@ -56,7 +56,7 @@ func TestAuditTrail(t *testing.T) {
 	for i, w := range want {
 		r := recs[i]
 		if r.Operator != w.operator || r.Outcome != w.outcome || r.Via != w.via || r.Args[0] != w.month ||
-			r.Command != "/newperiod" || r.ChatID == "" || r.Time.IsZero() {
+			r.Command != "newperiod" || r.ChatID == "" || r.Time.IsZero() {
 			t.Errorf("record %d = %+v, want %+v", i, r, w)
 		}
 		if w.outcome == "created" && (r.PeriodID == "" || r.LogID == "") {

@@ -1,13 +1,15 @@
 // Package bot holds okrbot's use cases: reading chat commands, deciding who
-// may run them, creating and listing OKR periods, and answering with cards.
-// It knows nothing of HTTP servers; handlers hand it verified events.
+// may run them, creating, listing and changing OKR periods, answering with
+// cards, and keeping each chat's commands in order. It knows no transport,
+// SDK or store: receivers (package handlers) hand it decoded Message and
+// Click values, and it reaches the Open Platform and its memory through the
+// small interfaces declared here.
 package bot
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,13 +19,15 @@ import (
 	"time"
 
 	"okrbot/cards"
+	"okrbot/internal/okr"
 )
 
-// OKR is the Open Platform's OKR period API as the bot uses it.
-type OKR interface {
-	CreatePeriod(ctx context.Context, ruleID string, month Month) (Created, error)
-	ListRules(ctx context.Context) ([]Rule, error)
-	ListPeriods(ctx context.Context, limit int) ([]Period, bool, error)
+// Periods is the Open Platform's OKR period API as the bot uses it.
+type Periods interface {
+	CreatePeriod(ctx context.Context, ruleID string, month okr.Month) (okr.Created, error)
+	ListRules(ctx context.Context) ([]okr.Rule, error)
+	ListPeriods(ctx context.Context, limit int) ([]okr.Period, bool, error)
+	PatchPeriod(ctx context.Context, periodID string, status okr.Status) error
 }
 
 // Messenger sends and updates the bot's cards.
@@ -38,21 +42,46 @@ type Identity interface {
 	BotOpenID(ctx context.Context) (string, error)
 }
 
+// Store remembers which events, messages and clicks were already taken.
+// Claim takes every key or none, atomically: of concurrent claims sharing a
+// key exactly one wins.
+type Store interface {
+	Claim(ctx context.Context, ttl time.Duration, keys ...string) (bool, error)
+	Release(ctx context.Context, keys ...string) error
+}
+
+// DedupTTL covers Feishu's redelivery schedule (15 s, 5 min, 1 h, 6 h) with
+// room to spare.
+const DedupTTL = 8 * time.Hour
+
+// Errors HandleMessage returns for an event it did not take. The receiver
+// answers them so that Feishu delivers the event again later (503, or a
+// non-200 ACK on the long connection).
+var (
+	ErrBusy   = errors.New("bot: busy")
+	ErrClosed = errors.New("bot: shutting down")
+)
+
 // Settings are the bot's policy knobs.
 type Settings struct {
-	Operators     []string      // open_ids allowed to change data
-	Chats         []string      // chat_ids the bot answers in; empty = any
-	DefaultRuleID string        // rule used when a command names none
-	MaxMessageAge time.Duration // older commands are not executed
-	ButtonKey     []byte        // signs button values; derive it from the app secret
-	Workers       int           // default 16
-	QueueSize     int           // default 1024
-	JobTimeout    time.Duration // default 2m
+	Operators     []string       // open_ids allowed to change data
+	Chats         []string       // chat_ids the bot answers in; empty = any
+	DefaultRuleID string         // rule used when a command names none
+	MaxMessageAge time.Duration  // older commands are not executed
+	ButtonKey     []byte         // signs button values; derive it from the app secret
+	Location      *time.Location // the tenant's time zone; default UTC
+	Workers       int            // default 16
+	QueueSize     int            // default 1024
+	ChatQueue     int            // commands one chat may have waiting; default 32
+	// OrderWindow lets a chat's first command wait this long for earlier
+	// ones handed over out of order (long connection); 0 for the webhook.
+	OrderWindow time.Duration
+	JobTimeout  time.Duration // default 2m
 }
 
 // Deps are the bot's collaborators.
 type Deps struct {
-	OKR       OKR
+	Periods   Periods
 	Messenger Messenger
 	Identity  Identity
 	Store     Store
@@ -64,20 +93,21 @@ type Deps struct {
 
 // Bot is the chat bot.
 type Bot struct {
-	set     Settings
-	okr     OKR
-	msgr    Messenger
-	id      Identity
-	store   Store
-	audit   Auditor
-	log     *slog.Logger
-	metrics *Metrics
-	now     func() time.Time
-	queue   *Queue
-	rules   *ruleCache
-	buttons buttonSigner
+	set      Settings
+	okr      Periods
+	msgr     Messenger
+	id       Identity
+	store    Store
+	audit    Auditor
+	log      *slog.Logger
+	metrics  *Metrics
+	now      func() time.Time
+	queue    *Queue
+	rules    *ruleCache
+	buttons  buttonSigner
+	commands commandTable
 
-	base    context.Context // parent of background work; cancelled when Shutdown ends
+	base    context.Context // parent of background work; cancelled when Shutdown gives up
 	cancel  context.CancelFunc
 	bgMu    sync.Mutex
 	closing bool
@@ -92,11 +122,17 @@ func New(s Settings, d Deps) *Bot {
 	if s.QueueSize <= 0 {
 		s.QueueSize = 1024
 	}
+	if s.ChatQueue <= 0 {
+		s.ChatQueue = 32
+	}
 	if s.JobTimeout <= 0 {
 		s.JobTimeout = 2 * time.Minute
 	}
 	if s.MaxMessageAge <= 0 {
 		s.MaxMessageAge = 10 * time.Minute
+	}
+	if s.Location == nil {
+		s.Location = time.UTC
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
@@ -105,77 +141,88 @@ func New(s Settings, d Deps) *Bot {
 		d.Now = time.Now
 	}
 	if d.Audit == nil {
-		d.Audit = &AuditLog{log: d.Log}
+		d.Audit = logAuditor{d.Log}
 	}
 	base, cancel := context.WithCancel(context.Background())
 	b := &Bot{
-		set: s, okr: d.OKR, msgr: d.Messenger, id: d.Identity, store: d.Store, audit: d.Audit,
+		set: s, okr: d.Periods, msgr: d.Messenger, id: d.Identity, store: d.Store, audit: d.Audit,
 		log: d.Log, metrics: d.Metrics, now: d.Now,
-		rules:   newRuleCache(d.OKR),
-		buttons: buttonSigner{key: s.ButtonKey},
-		base:    base, cancel: cancel,
+		rules:    newRuleCache(d.Periods, d.Now),
+		buttons:  buttonSigner{key: s.ButtonKey, now: d.Now},
+		commands: newCommandTable(),
+		base:     base, cancel: cancel,
 	}
-	b.queue = NewQueue(s.Workers, s.QueueSize, d.Metrics.setQueueDepth)
+	b.queue = NewQueue(s.Workers, s.QueueSize, s.ChatQueue, s.OrderWindow, d.Metrics.setQueueDepth)
 	return b
 }
 
-// HandleEvent takes a verified event. It returns quickly: work is queued.
-// ErrBusy or ErrClosed mean the event was not taken and should be answered
-// 503 so that Feishu delivers it again; ErrBadEvent means it can't be read.
-// Every other event, ignored or already seen ones included, returns nil.
-func (b *Bot) HandleEvent(ctx context.Context, h EventHeader, event json.RawMessage) error {
-	if h.EventType != EventMessageReceive {
-		return nil
+// identityWait bounds the look-up of the bot's own open_id before an event
+// is acknowledged: Feishu wants its answer within a few seconds.
+const identityWait = 1500 * time.Millisecond
+
+// HandleMessage takes a message event. It returns quickly: work is queued.
+// ErrBusy or ErrClosed mean the message was not taken and leaves no trace,
+// so that its redelivery is acted on. Every other message, ignored or
+// already seen ones included, returns nil.
+func (b *Bot) HandleMessage(ctx context.Context, msg Message) error {
+	if keep, err := b.addressed(ctx, msg); err != nil || !keep {
+		return err
 	}
-	msg, err := parseMessageEvent(h.EventID, event)
+	// Room first: once the duplicate check has claimed the message, taking
+	// it must not fail, or a concurrent duplicate acknowledged meanwhile
+	// would leave the message with nobody to run it.
+	slot, err := b.queue.Reserve(msg.ChatID)
 	if err != nil {
 		return err
 	}
-	// Room first: once a duplicate check has claimed the message, taking it
-	// must not fail, or a concurrent duplicate acknowledged meanwhile would
-	// leave the message with nobody to run it.
-	slot, err := b.queue.Reserve()
-	if err != nil {
-		return err
-	}
-	fresh, err := b.claimEvent(ctx, msg)
+	fresh, err := b.store.Claim(ctx, DedupTTL, "event:"+msg.EventID, "message:"+msg.MessageID)
 	if err != nil || !fresh {
 		slot.Cancel()
-		if err == nil {
-			b.log.Info("message handled", "event_id", msg.EventID, "message_id", msg.MessageID, "chat_id", msg.ChatID,
-				"outcome", "duplicate")
+		if err != nil {
+			return fmt.Errorf("%w: dedup store: %w", ErrBusy, err)
 		}
-		return err
+		b.metrics.dedupHit()
+		b.log.Info("message handled", "event_id", msg.EventID, "message_id", msg.MessageID, "chat_id", msg.ChatID,
+			"outcome", "duplicate")
+		return nil
 	}
-	slot.Submit(msg.ChatID, func() { b.runMessage(msg) })
+	slot.Submit(msg.ChatID, job{
+		run:     func() { b.runMessage(msg) },
+		abandon: func() { b.abandonMessage(msg) },
+		order:   msg.CreateTime.UnixMilli(),
+	})
 	return nil
 }
 
-// claimEvent records the event id and the message id; it reports false when
-// either was already taken.
-func (b *Bot) claimEvent(ctx context.Context, msg Message) (bool, error) {
-	evKey, msgKey := "event:"+msg.EventID, "message:"+msg.MessageID
-	ok, err := b.store.Claim(ctx, evKey, DedupTTL)
-	if err != nil {
-		return false, fmt.Errorf("%w: dedup store: %w", ErrBusy, err)
-	}
-	if !ok {
-		b.metrics.dedupHit()
+// addressed reports whether msg is for the bot at all, before anything is
+// remembered of it: a message from an app, from a chat the bot does not
+// serve, or a group message that does not mention the bot is dropped
+// here. Not knowing its own open_id, the bot cannot tell; it then answers
+// ErrBusy so that Feishu delivers the message again (spec §7).
+func (b *Bot) addressed(ctx context.Context, msg Message) (bool, error) {
+	if msg.SenderType != "user" {
 		return false, nil
 	}
-	ok, err = b.store.Claim(ctx, msgKey, DedupTTL)
+	if len(b.set.Chats) > 0 && !slices.Contains(b.set.Chats, msg.ChatID) {
+		return false, nil
+	}
+	if msg.ChatType == "p2p" {
+		return true, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, identityWait)
+	defer cancel()
+	self, err := b.id.BotOpenID(ctx)
 	if err != nil {
-		_ = b.store.Release(ctx, evKey)
-		return false, fmt.Errorf("%w: dedup store: %w", ErrBusy, err)
+		b.log.Warn("message not taken: the bot's own open_id is unknown", "event_id", msg.EventID, "err", err)
+		return false, fmt.Errorf("%w: bot identity: %w", ErrBusy, err)
 	}
-	if !ok {
-		b.metrics.dedupHit()
-	}
-	return ok, nil
+	return msg.mentions(self), nil
 }
 
 // Shutdown stops taking events and waits for the work already taken, until
-// ctx ends.
+// ctx ends. Work still waiting then is not run: each such message is
+// answered with a card asking to send it again, work still running is cut
+// short, and Shutdown reports ErrNotFinished.
 func (b *Bot) Shutdown(ctx context.Context) error {
 	b.bgMu.Lock()
 	b.closing = true
@@ -188,9 +235,25 @@ func (b *Bot) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = errors.Join(err, ctx.Err())
 	}
+	if err != nil {
+		// Cut short what still runs, then answer what never ran; both
+		// reply on contexts of their own (abandonWait).
+		b.cancel()
+		b.queue.Abandon()
+		<-done
+		return fmt.Errorf("%w: %w", ErrNotFinished, err)
+	}
 	b.cancel()
-	return err
+	return nil
 }
+
+// ErrNotFinished reports a shutdown whose timeout ran out before every
+// acknowledged command had run.
+var ErrNotFinished = errors.New("bot: shutdown timeout ran out")
+
+// abandonWait bounds the reply that tells a user their command was not run,
+// sent after the shutdown timeout ran out.
+const abandonWait = 5 * time.Second
 
 // goBackground runs f as background work that Shutdown waits for. It
 // returns ErrClosed once Shutdown has begun.
@@ -208,7 +271,7 @@ func (b *Bot) goBackground(f func()) error {
 	return nil
 }
 
-// Pending reports the events taken and not yet finished.
+// Pending reports the messages taken and not yet finished.
 func (b *Bot) Pending() int { return b.queue.Len() }
 
 // result is what handling one message came to, for the log line.
@@ -232,6 +295,19 @@ func (b *Bot) runMessage(msg Message) {
 		}()
 		r = b.processMessage(ctx, msg)
 	}()
+	b.logMessage(ctx, msg, r, start)
+}
+
+// abandonMessage answers a message that was acknowledged but never run
+// because the shutdown timeout ran out.
+func (b *Bot) abandonMessage(msg Message) {
+	ctx, cancel := context.WithTimeout(context.Background(), abandonWait)
+	defer cancel()
+	r := b.reply(ctx, msg, result{outcome: "not_run"}, cards.NotRun(msg.commandText()))
+	b.logMessage(ctx, msg, r, b.now())
+}
+
+func (b *Bot) logMessage(ctx context.Context, msg Message, r result, start time.Time) {
 	if r.command != "" {
 		b.metrics.command(r.command, r.outcome)
 	}
@@ -248,29 +324,13 @@ func (b *Bot) runMessage(msg Message) {
 	b.log.Log(ctx, level, "message handled", attrs...)
 }
 
-// processMessage applies the bot's policy to one message and runs the
-// command it carries.
+// processMessage reads the command a message carries and runs it.
 func (b *Bot) processMessage(ctx context.Context, msg Message) result {
-	if msg.SenderType != "user" {
-		return result{outcome: "ignored_sender"}
-	}
-	if len(b.set.Chats) > 0 && !slices.Contains(b.set.Chats, msg.ChatID) {
-		return result{outcome: "ignored_chat"}
-	}
-	if msg.ChatType != "p2p" {
-		self, err := b.id.BotOpenID(ctx)
-		if err != nil {
-			return result{outcome: "error", err: fmt.Errorf("bot identity: %w", err)}
-		}
-		if !msg.mentions(self) {
-			return result{outcome: "ignored_not_mentioned"}
-		}
-	}
 	if msg.MessageType != "text" {
-		return b.reply(ctx, msg, result{outcome: "not_text"}, cards.Help(b.set.DefaultRuleID != ""))
+		return b.reply(ctx, msg, result{outcome: "not_text"}, b.helpCard())
 	}
 	text := msg.commandText()
-	cmd, err := ParseCommand(text)
+	cmd, err := b.commands.parse(text)
 	late := b.now().Sub(msg.CreateTime) > b.set.MaxMessageAge
 	var usage *UsageError
 	switch {
@@ -278,32 +338,32 @@ func (b *Bot) processMessage(ctx context.Context, msg Message) result {
 		if late {
 			return result{outcome: "ignored_late"}
 		}
-		return b.reply(ctx, msg, result{outcome: "not_command"}, cards.Help(b.set.DefaultRuleID != ""))
+		return b.reply(ctx, msg, result{outcome: "not_command"}, b.helpCard())
 	case late:
 		age := b.now().Sub(msg.CreateTime)
 		return b.reply(ctx, msg, result{command: string(cmd.Name), outcome: "late"}, cards.Late(text, age))
 	case errors.As(err, &usage):
-		return b.reply(ctx, msg, result{command: string(cmd.Name), outcome: "usage"}, cards.Usage(usage.Problem, text))
+		return b.reply(ctx, msg, result{command: string(cmd.Name), outcome: "usage"}, b.usageCard(usage, text))
 	case err != nil:
 		return result{outcome: "error", err: err}
 	}
-	switch cmd.Name {
-	case CmdHelp:
-		return b.reply(ctx, msg, result{command: string(cmd.Name), outcome: "ok"}, cards.Help(b.set.DefaultRuleID != ""))
-	case CmdRules:
-		card, r := b.listRules(ctx)
-		r.command = string(cmd.Name)
-		return b.reply(ctx, msg, r, card)
-	case CmdPeriods:
-		card, r := b.listPeriods(ctx)
-		r.command = string(cmd.Name)
-		return b.reply(ctx, msg, r, card)
-	case CmdNewPeriod:
-		card, r := b.newPeriod(ctx, msg, cmd)
-		r.command = string(cmd.Name)
-		return b.reply(ctx, msg, r, card)
+	spec := b.commands.byName(cmd.Name)
+	req := request{msg: msg, cmd: cmd, text: text}
+	if spec.changesData && !b.isOperator(msg.SenderOpenID) {
+		b.auditRefused(ctx, req)
+		return b.reply(ctx, msg, result{command: string(cmd.Name), outcome: "refused"},
+			cards.Refusal(msg.SenderOpenID, spec.usage.Usage))
 	}
-	return result{outcome: "error", err: fmt.Errorf("command %q has no handler", cmd.Name)}
+	card, r := spec.run(b, ctx, req)
+	r.command = string(cmd.Name)
+	return b.reply(ctx, msg, r, card)
+}
+
+// request is one typed command on its way through the use cases.
+type request struct {
+	msg  Message
+	cmd  Command
+	text string // the command as typed, mentions removed
 }
 
 // isOperator reports whether openID may change data.
@@ -312,8 +372,14 @@ func (b *Bot) isOperator(openID string) bool {
 }
 
 // reply answers msg with card. The reply's uuid is derived from the message,
-// so a repeated reply is shown once.
+// so a repeated reply is shown once. A reply cut short by shutdown gets a
+// few seconds of its own: every acknowledged message gets its answer.
 func (b *Bot) reply(ctx context.Context, msg Message, r result, card cards.Card) result {
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), abandonWait)
+		defer cancel()
+	}
 	if _, err := b.msgr.Reply(ctx, msg.MessageID, replyUUID(msg.MessageID), card); err != nil {
 		b.metrics.replyFailed()
 		r.err = errors.Join(r.err, fmt.Errorf("reply failed: %w", err))
@@ -328,46 +394,20 @@ func replyUUID(messageID string) string {
 	return "okrbot-" + hex.EncodeToString(sum[:16])
 }
 
-func (b *Bot) listRules(ctx context.Context) (cards.Card, result) {
-	rules, err := b.rules.get(ctx, true)
-	if err != nil {
-		return failureCard(cards.Text{ZH: "查询周期规则", EN: "List period rules"}, err, nil, nil), failed(err)
-	}
-	views := make([]cards.Rule, len(rules))
-	for i, r := range rules {
-		views[i] = r.view()
-	}
-	return cards.RuleList(views), result{outcome: "ok"}
-}
+func (b *Bot) helpCard() cards.Card { return cards.Help(b.commands.help(), b.set.DefaultRuleID != "") }
 
-// periodListLimit caps how many periods /periods reads: enough to find the
-// newest in any real tenant, polite to huge ones.
-const periodListLimit = 500
-
-func (b *Bot) listPeriods(ctx context.Context) (cards.Card, result) {
-	periods, more, err := b.okr.ListPeriods(ctx, periodListLimit)
-	if err != nil {
-		return failureCard(cards.Text{ZH: "查询周期列表", EN: "List periods"}, err, nil, nil), failed(err)
+func (b *Bot) usageCard(u *UsageError, typed string) cards.Card {
+	if u.Command == "" {
+		return cards.UnknownCommand(typed, u.Suggestion, b.commands.help())
 	}
-	slices.SortStableFunc(periods, func(a, b Period) int { return b.Start.Compare(a.Start) })
-	items := make([]cards.PeriodItem, len(periods))
-	for i, p := range periods {
-		items[i] = cards.PeriodItem{ID: p.ID, ZhName: p.ZhName, EnName: p.EnName, Status: p.Status}
-	}
-	// The card shows the newest rows and counts the rest; a tenant with more
-	// than the limit is marked in the log.
-	r := result{outcome: "ok"}
-	if more {
-		r.outcome = "ok_truncated"
-	}
-	return cards.PeriodList(items, 0), r
+	return cards.Usage(u.Problem, typed, b.commands.byName(u.Command).usage)
 }
 
 func failed(err error) result {
 	r := result{outcome: "failed", err: err}
-	var apiErr *APIError
-	if errors.As(err, &apiErr) {
-		r.logID = apiErr.LogID
+	var e *okr.Error
+	if errors.As(err, &e) {
+		r.logID = e.LogID
 	}
 	return r
 }

@@ -10,6 +10,7 @@ import (
 
 	"okrbot/cards"
 	"okrbot/internal/config"
+	"okrbot/internal/feishu"
 	"okrbot/internal/feishuemu"
 	"okrbot/internal/testkit"
 )
@@ -118,8 +119,9 @@ func TestErrorCodesBecomeCards(t *testing.T) {
 		for _, v := range feishuemu.ButtonValues(reply.Card) {
 			hasRetry = hasRetry || v["op"] == "retry"
 		}
-		if hasRetry != e.Transient {
-			t.Errorf("code %d: retry button %v, want %v", e.Code, hasRetry, e.Transient)
+		// The card's Retry agrees with the one code table.
+		if want := feishu.Classify(e.HTTPStatus, e.Code).Retryable(); hasRetry != want {
+			t.Errorf("code %d: retry button %v, want %v", e.Code, hasRetry, want)
 		}
 	}
 }
@@ -131,12 +133,25 @@ func TestRealRuleErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{"/newperiod 2022-02 " + quarterly, 1001009, "Start date does not fit the period rule"},
-		{"/newperiod 2022-01 1234567890123456789", 1001004, "OKR data not found"},
+		// The advice names the rule actually used and the months it takes.
+		{"/newperiod 2022-02 " + quarterly, 1001009, "2022-01, 2022-04, 2022-07, 2022-10"},
+		{"/newperiod 2022-02 " + yearly, 1001009, "accepts only these start months in 2022: 2022-01."},
 	}
 	for _, c := range cases {
 		d := env.Say(t, c.text)
-		testkit.MustSay(t, env.ReplyTo(t, d.MessageID).Card, fmt.Sprint(c.code), c.want)
+		testkit.MustSay(t, env.ReplyTo(t, d.MessageID).Card, fmt.Sprint(c.code), "Start date does not fit the period rule", c.want)
+	}
+	// A rule id the tenant lacks is known at once: the rules to choose
+	// from, and no create call.
+	creates := env.Emu.CallCount(feishuemu.APICreatePeriod)
+	d := env.Say(t, "/newperiod 2022-01 1234567890123456789")
+	reply := env.ReplyTo(t, d.MessageID)
+	testkit.MustSay(t, reply.Card, "1234567890123456789", "is not one of this tenant's rules", "Choose a period rule for 2022-01")
+	if n := env.Emu.CallCount(feishuemu.APICreatePeriod); n != creates {
+		t.Errorf("create calls %d → %d for an unknown rule", creates, n)
+	}
+	if len(feishuemu.ButtonValues(reply.Card)) != 3 {
+		t.Errorf("rule picker offers %d rules, want 3", len(feishuemu.ButtonValues(reply.Card)))
 	}
 	if len(env.Emu.Periods()) != 0 {
 		t.Errorf("periods created: %v", env.Emu.Periods())
@@ -152,13 +167,18 @@ func TestConflictShowsPeriodsButton(t *testing.T) {
 	testkit.MustSay(t, reply.Card, "1001008", "Conflict period existed")
 
 	res := env.Click(t, reply, "periods", testkit.Stranger) // reading is for anyone
-	if res.Err != "" || !res.Updated {
+	if res.Err != "" || res.Updated {
 		t.Fatalf("click: %+v", res)
 	}
-	updated, _ := env.Emu.Message(reply.ID)
-	testkit.MustSay(t, updated.Card, env.Emu.Periods()[0].ID)
-	if len(feishuemu.ButtonValues(updated.Card)) != 0 {
-		t.Error("the periods button is still on the updated card")
+	// The list comes as a new message under the card, which keeps the
+	// conflict readable in the chat.
+	list := env.ReplyTo(t, reply.ID)
+	testkit.MustSay(t, list.Card, env.Emu.Periods()[0].ID, "2022-04 – 2022-06")
+	kept, _ := env.Emu.Message(reply.ID)
+	testkit.MustSay(t, kept.Card, "1001008", "Conflict period existed")
+	// A non-operator's list has no buttons to change a period.
+	if n := len(feishuemu.ButtonValues(list.Card)); n != 0 {
+		t.Errorf("the list for a non-operator has %d buttons", n)
 	}
 }
 

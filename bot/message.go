@@ -1,36 +1,14 @@
 package bot
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"strconv"
+	"strings"
 	"time"
 
-	larkcore "github.com/larksuite/oapi-sdk-go/v3/core"
-	larkim "github.com/larksuite/oapi-sdk-go/v3/service/im/v1"
+	"okrbot/cards"
 )
 
-// EventHeader is the schema 2.0 envelope header of a verified event.
-type EventHeader struct {
-	EventID    string `json:"event_id"`
-	EventType  string `json:"event_type"`
-	CreateTime string `json:"create_time"`
-	Token      string `json:"token"`
-	AppID      string `json:"app_id"`
-	TenantKey  string `json:"tenant_key"`
-}
-
-// Event types the bot handles.
-const (
-	EventMessageReceive = "im.message.receive_v1"
-	EventCardAction     = "card.action.trigger"
-)
-
-// ErrBadEvent reports an event body the bot cannot read.
-var ErrBadEvent = errors.New("bot: malformed event")
-
-// Message is a chat message addressed to the bot.
+// Message is a chat message addressed to the bot, as a receiver decoded it
+// from im.message.receive_v1.
 type Message struct {
 	EventID      string
 	MessageID    string
@@ -50,57 +28,6 @@ type Mention struct {
 	OpenID string
 }
 
-// parseMessageEvent reads the event body of im.message.receive_v1.
-func parseMessageEvent(eventID string, raw json.RawMessage) (Message, error) {
-	var data larkim.P2MessageReceiveV1Data
-	if err := json.Unmarshal(raw, &data); err != nil {
-		return Message{}, fmt.Errorf("%w: %w", ErrBadEvent, err)
-	}
-	if data.Message == nil || data.Sender == nil {
-		return Message{}, fmt.Errorf("%w: message or sender missing", ErrBadEvent)
-	}
-	m := data.Message
-	msg := Message{
-		EventID:     eventID,
-		MessageID:   larkcore.StringValue(m.MessageId),
-		ChatID:      larkcore.StringValue(m.ChatId),
-		ChatType:    larkcore.StringValue(m.ChatType),
-		SenderType:  larkcore.StringValue(data.Sender.SenderType),
-		MessageType: larkcore.StringValue(m.MessageType),
-	}
-	if data.Sender.SenderId != nil {
-		msg.SenderOpenID = larkcore.StringValue(data.Sender.SenderId.OpenId)
-	}
-	if msg.MessageID == "" || msg.ChatID == "" {
-		return Message{}, fmt.Errorf("%w: message_id or chat_id missing", ErrBadEvent)
-	}
-	ms, err := strconv.ParseInt(larkcore.StringValue(m.CreateTime), 10, 64)
-	if err != nil {
-		return Message{}, fmt.Errorf("%w: create_time: %w", ErrBadEvent, err)
-	}
-	msg.CreateTime = time.UnixMilli(ms)
-	for _, mn := range m.Mentions {
-		if mn == nil {
-			continue
-		}
-		men := Mention{Key: larkcore.StringValue(mn.Key)}
-		if mn.Id != nil {
-			men.OpenID = larkcore.StringValue(mn.Id.OpenId)
-		}
-		msg.Mentions = append(msg.Mentions, men)
-	}
-	if msg.MessageType == "text" {
-		var content struct {
-			Text string `json:"text"`
-		}
-		if err := json.Unmarshal([]byte(larkcore.StringValue(m.Content)), &content); err != nil {
-			return Message{}, fmt.Errorf("%w: content: %w", ErrBadEvent, err)
-		}
-		msg.Text = content.Text
-	}
-	return msg, nil
-}
-
 // mentions reports whether openID is among the message's mentions.
 func (m Message) mentions(openID string) bool {
 	for _, mn := range m.Mentions {
@@ -118,4 +45,49 @@ func (m Message) commandText() string {
 		keys[i] = mn.Key
 	}
 	return Normalize(StripMentions(m.Text, keys))
+}
+
+// Click is one press of a button (or choice in a menu) on a card the bot
+// sent, as a receiver decoded it from card.action.trigger.
+type Click struct {
+	EventID   string
+	Operator  string // open_id of who pressed
+	MessageID string // the card's message
+	ChatID    string // the chat the card is in (context.open_chat_id)
+	Token     string // the delayed-update token
+	Value     map[string]any
+	Option    string // the chosen option of a menu; empty for a button
+}
+
+// Answer is the bot's answer to a click: a toast, and a card that replaces
+// the clicked one in place (nil keeps the card).
+type Answer struct {
+	Toast Toast
+	Card  *cards.Card
+}
+
+// Toast is a short notice shown to whoever clicked.
+type Toast struct {
+	Kind string // "info", "success", "warning" or "error"
+	Text cards.Text
+}
+
+// toast builds an Answer without a card.
+func toast(kind, zh, en string) Answer {
+	return Answer{Toast: Toast{Kind: kind, Text: cards.Text{ZH: zh, EN: en}}}
+}
+
+// withCard builds an Answer that replaces the card.
+func withCard(card cards.Card, kind, zh, en string) Answer {
+	a := toast(kind, zh, en)
+	a.Card = &card
+	return a
+}
+
+// trimmed shortens s for a log line.
+func trimmed(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }

@@ -8,17 +8,17 @@ import (
 	"time"
 )
 
-func submit(t *testing.T, q *Queue, lane string, job func()) {
+func submit(t *testing.T, q *Queue, lane string, run func()) {
 	t.Helper()
-	s, err := q.Reserve()
+	s, err := q.Reserve(lane)
 	if err != nil {
 		t.Fatalf("Reserve: %v", err)
 	}
-	s.Submit(lane, job)
+	s.Submit(lane, job{run: run, abandon: func() {}})
 }
 
 func TestQueueKeepsLaneOrder(t *testing.T) {
-	q := NewQueue(4, 100, nil)
+	q := NewQueue(4, 100, 100, 0, nil)
 	var mu sync.Mutex
 	got := map[string][]int{}
 	for i := range 20 {
@@ -46,7 +46,7 @@ func TestQueueKeepsLaneOrder(t *testing.T) {
 }
 
 func TestQueueSlowLaneDoesNotBlockOthers(t *testing.T) {
-	q := NewQueue(2, 10, nil)
+	q := NewQueue(2, 10, 10, 0, nil)
 	release := make(chan struct{})
 	submit(t, q, "slow", func() { <-release })
 	submit(t, q, "slow", func() {})
@@ -66,14 +66,14 @@ func TestQueueSlowLaneDoesNotBlockOthers(t *testing.T) {
 func TestQueueFullAndClosed(t *testing.T) {
 	var depth []int
 	var mu sync.Mutex
-	q := NewQueue(1, 2, func(n int) { mu.Lock(); depth = append(depth, n); mu.Unlock() })
+	q := NewQueue(1, 2, 2, 0, func(n int) { mu.Lock(); depth = append(depth, n); mu.Unlock() })
 	release := make(chan struct{})
 	submit(t, q, "a", func() { <-release })
-	s, err := q.Reserve()
+	s, err := q.Reserve("a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.Reserve(); !errors.Is(err, ErrBusy) {
+	if _, err := q.Reserve("a"); !errors.Is(err, ErrBusy) {
 		t.Fatalf("third Reserve = %v, want ErrBusy", err)
 	}
 	s.Cancel()
@@ -87,7 +87,7 @@ func TestQueueFullAndClosed(t *testing.T) {
 	if err := q.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Close with a job running = %v, want deadline exceeded", err)
 	}
-	if _, err := q.Reserve(); !errors.Is(err, ErrClosed) {
+	if _, err := q.Reserve("a"); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Reserve after Close = %v, want ErrClosed", err)
 	}
 	close(release)

@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"okrbot/bot"
 	"okrbot/internal/app"
 	"okrbot/internal/config"
 	"okrbot/internal/feishuemu"
+	"okrbot/internal/store"
 	"okrbot/internal/testkit"
 )
 
@@ -679,7 +679,7 @@ func deliveries(c *cluster, eventID string) string {
 // interleaving where a replica finds no token, and by the time it asks for
 // the lock the other replica's fetch is over.
 type lateLock struct {
-	*bot.RedisStore
+	*store.Redis
 	entered chan struct{}
 	once    sync.Once
 }
@@ -694,7 +694,7 @@ func (l *lateLock) LockTokenFetch(ctx context.Context, ttl time.Duration) (bool,
 		time.Sleep(5 * time.Millisecond)
 	}
 	for time.Now().Before(deadline) {
-		if ok, err := l.RedisStore.LockTokenFetch(ctx, ttl); ok || err != nil {
+		if ok, err := l.Redis.LockTokenFetch(ctx, ttl); ok || err != nil {
 			return ok, err
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -705,12 +705,12 @@ func (l *lateLock) LockTokenFetch(ctx context.Context, ttl time.Duration) (bool,
 func TestReplicasTokenLockAfterAnotherFetch(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 2, clusterOpts{})
-	s, err := bot.NewRedisStore(c.redis.URL())
+	s, err := store.NewRedis(c.redis.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	late := &lateLock{RedisStore: s, entered: make(chan struct{})}
+	late := &lateLock{Redis: s, entered: make(chan struct{})}
 	c.reps[1].app.Tokens.ShareTokens(late)
 
 	ctx := context.Background()

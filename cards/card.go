@@ -110,6 +110,12 @@ func newCard(template string, title, subtitle Text, elements ...any) Card {
 	return Card{template: template, title: title, subtitle: subtitle, elements: els}
 }
 
+// WithNote returns c with a bot-made note line added at the end.
+func WithNote(c Card, t Text) Card {
+	c.elements = append(append([]any(nil), c.elements...), note(t))
+	return c
+}
+
 // Wire shapes of Card JSON 2.0. Only properties Feishu documents are used:
 // JSON 2.0 rejects unknown ones.
 type (

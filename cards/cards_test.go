@@ -7,7 +7,32 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"okrbot/internal/okr"
 )
+
+// testCommands is a command table like the bot's, for the help, usage and
+// unknown-command cards.
+var testCommands = []CommandHelp{
+	{Usage: "/newperiod <month | year | month..month> [period_rule_id]", Aliases: []string{"/新建周期"},
+		Title: Text{"新建周期", "Create periods"},
+		Summary: Text{"创建从该月开始的 OKR 周期；写年份或“起..止”月份则创建其间规则允许的每个周期。仅限操作员。",
+			"Creates the OKR period starting that month; a year or a span (first..last) creates every period of the rule in it. Operators only."},
+		Examples: []string{"/newperiod 2022-01", "/新建周期 2023年", "/newperiod 2023-01..2023-06"}, Months: true},
+	{Usage: "/closeperiod <period_id | month>", Aliases: []string{"/关闭周期"},
+		Title: Text{"关闭周期", "Close a period"},
+		Summary: Text{"把周期标记为失效（全租户生效），确认后执行。仅限操作员。",
+			"Marks the period invalid for the whole tenant, after you confirm. Operators only."},
+		Examples: []string{"/closeperiod 2023-04", "/关闭周期 7301234567890123456"}, Months: true},
+	{Usage: "/periods", Aliases: []string{"/周期列表"}, Title: Text{"周期列表", "List periods"},
+		Summary:  Text{"列出本租户的 OKR 周期：名称、ID、月份、状态。", "Lists the tenant's OKR periods: name, id, months and status."},
+		Examples: []string{"/periods"}},
+	{Usage: "/rules", Aliases: []string{"/周期规则"}, Title: Text{"周期规则", "List period rules"},
+		Summary:  Text{"列出周期规则：ID、类型、长度、首月。", "Lists the period rules: id, type, length and first month."},
+		Examples: []string{"/rules"}},
+	{Usage: "/help", Aliases: []string{"/帮助"}, Title: Text{"帮助", "Help"},
+		Summary: Text{"显示这张卡片。", "Shows this card."}, Examples: []string{"/help"}},
+}
 
 // inputs are the values fed to every builder wherever it takes an untrusted
 // string; hostile ones must not inject anything.
@@ -31,7 +56,9 @@ var inputs = []struct {
 	{"entity", "&#60;at id=all&#62;&#60;/at&#62;", true},
 	{"lines", "x\n# heading\n> quote\n- list\n|a|b|", true},
 	{"controls", "a\x00b\x1fc\u2028d\xff", true},
+	{"bidi", "\u202eni.live//:ptth\u202c \u2066x\u2069\u200b\u200d\u200e\ufeff<at id=all></at>", true},
 	{"huge_lt", strings.Repeat("<", 100*1024), true},
+	{"huge_quote", strings.Repeat(`"`, 100*1024), true}, // each one is two bytes in JSON
 	{"huge_cjk", strings.Repeat("界", 40*1024), true},
 	{"huge_mix", strings.Repeat("<at id=all></at>[x](http://evil):DONE:", 3000), true},
 }
@@ -40,7 +67,7 @@ var inputs = []struct {
 // position.
 func allCards(s string) map[string]Card {
 	v := Value{"op": "x", "month": "2022-01"} // values are bot-made
-	rule := Rule{ID: s, Type: s, Length: 3, FirstMonth: 1}
+	rule := okr.Rule{ID: s, Type: s, Length: 3, FirstMonth: 1}
 	fails := map[string]Failure{
 		"known":   {Action: Text{"创建周期 2022-01", "Create period 2022-01"}, Code: 1001008, HTTPStatus: 400, Msg: s, LogID: s, Retry: v, ShowPeriods: v},
 		"unknown": {Action: Text{"创建周期", "Create period"}, Code: 4242, HTTPStatus: 400, Msg: s, LogID: s, Detail: s, Retry: v},
@@ -51,25 +78,34 @@ func allCards(s string) map[string]Card {
 	cs := map[string]Card{
 		"PeriodCreated": PeriodCreated(Created{PeriodID: s, StartMonth: s, EndMonth: s, Rule: rule, RequestedBy: s,
 			Note: Text{"超时后确认", "confirmed after a timeout"}}),
-		"Usage":       Usage(Text{"月份不对。", "Bad month."}, s),
-		"UsageZero":   Usage(Text{}, s),
-		"Refusal":     Refusal(s, s),
-		"Late":        Late(s, 3*time.Hour),
-		"HelpDefault": Help(true),
-		"HelpNone":    Help(false),
-		"RulePicker": RulePicker(s, []RuleChoice{{rule, v}, {Rule{ID: "2", Length: 1}, v}, {Rule{ID: s, Length: 12, FirstMonth: 7}, nil},
-			{Rule{ID: s, Length: 2, FirstMonth: 3}, Value{}}}),
+		"Usage":          Usage(Text{"月份不对。", "Bad month."}, s, testCommands[0]),
+		"UsageZero":      Usage(Text{}, s, CommandHelp{Usage: "/periods", Title: Text{"周期列表", "List periods"}}),
+		"Unknown":        UnknownCommand(s, "/newperiod", testCommands),
+		"UnknownNoGuess": UnknownCommand(s, "", testCommands),
+		"Refusal":        Refusal(s, s),
+		"Late":           Late(s, 3*time.Hour),
+		"HelpDefault":    Help(testCommands, true),
+		"HelpNone":       Help(testCommands, false),
+		"RulePicker": RulePicker(s, []RuleChoice{{rule, v}, {okr.Rule{ID: "2", Length: 1}, v}, {okr.Rule{ID: s, Length: 12, FirstMonth: 7}, nil},
+			{okr.Rule{ID: s, Length: 2, FirstMonth: 3}, Value{}}}),
 		"RulePickerEmpty": RulePicker(s, nil),
-		"PeriodList":      PeriodList([]PeriodItem{{s, s, s, 0}, {"1", "", s, 2}, {s, s, "", 3}, {s, "", "", 9}}, 5),
+		"PeriodList": PeriodList([]PeriodRow{
+			{okr.Period{ID: s, ZhName: s, EnName: s}, s, s, v},
+			{okr.Period{ID: "1", EnName: s, Status: okr.StatusInvalid}, "2022-01", s, nil},
+			{okr.Period{ID: s, ZhName: s, Status: okr.StatusHidden}, s, "", Value{}},
+			{okr.Period{ID: s, Status: 9}, "", "", v}}, 5),
 		"PeriodListEmpty": PeriodList(nil, 0),
 		"PeriodListMore":  PeriodList(nil, 7),
-		"RuleList":        RuleList([]Rule{rule, {ID: s, Type: "year", Length: 12, FirstMonth: 1}, {ID: s, Type: "month", Length: 1}}),
+		"RuleList":        RuleList([]okr.Rule{rule, {ID: s, Type: "year", Length: 12, FirstMonth: 1}, {ID: s, Type: "month", Length: 1}}),
 		"RuleListEmpty":   RuleList(nil),
 		"NoticeInfo":      Notice(LevelInfo, Text{"按钮已过期", "This button has expired"}, Text{"请重新发送命令。", "Send the command again."}),
 		"NoticeZero":      Notice(LevelSuccess, Text{}, Text{}),
 	}
 	for name, f := range fails {
 		cs["Error_"+name] = Error(f)
+	}
+	for name, c := range lifecycleCards(s) {
+		cs[name] = c
 	}
 	return cs
 }
@@ -86,18 +122,22 @@ func TestEveryCardIsValid(t *testing.T) {
 
 func TestLongListsAreCut(t *testing.T) {
 	long := strings.Repeat("<", 2000)
-	var items []PeriodItem
-	var rules []Rule
+	var items []PeriodRow
+	var rules []okr.Rule
 	var choices []RuleChoice
+	var periods []PeriodChoice
 	for i := range 300 {
-		items = append(items, PeriodItem{ID: fmt.Sprint(i), ZhName: long, EnName: long})
-		rules = append(rules, Rule{ID: long, Type: long, Length: 3, FirstMonth: 1})
-		choices = append(choices, RuleChoice{Rule{ID: long, Length: 1}, Value{"rule": fmt.Sprint(i)}})
+		items = append(items, PeriodRow{Period: okr.Period{ID: fmt.Sprint(i), ZhName: long, EnName: long}, Start: long, End: long,
+			Manage: Value{"op": "manage", "p": fmt.Sprint(i), "sig": strings.Repeat("f", 64)}})
+		rules = append(rules, okr.Rule{ID: long, Type: long, Length: 3, FirstMonth: 1})
+		choices = append(choices, RuleChoice{okr.Rule{ID: long, Length: 1}, Value{"rule": fmt.Sprint(i)}})
+		periods = append(periods, PeriodChoice{okr.Period{ID: long, ZhName: long, EnName: long}, long, long, Value{"p": fmt.Sprint(i)}})
 	}
 	for name, c := range map[string]Card{
-		"PeriodList": PeriodList(items, 10),
-		"RuleList":   RuleList(rules),
-		"RulePicker": RulePicker("2022-01", choices),
+		"PeriodList":   PeriodList(items, 10),
+		"RuleList":     RuleList(rules),
+		"RulePicker":   RulePicker("2022-01", choices),
+		"ChoosePeriod": ChoosePeriod("2022-01", okr.StatusHidden, periods),
 	} {
 		t.Run(name, func(t *testing.T) {
 			validate(t, c, true)
@@ -107,9 +147,9 @@ func TestLongListsAreCut(t *testing.T) {
 			}
 		})
 	}
-	short := make([]PeriodItem, 25)
+	short := make([]PeriodRow, 25)
 	for i := range short {
-		short[i] = PeriodItem{ID: fmt.Sprint(i), EnName: "Jan 2022"}
+		short[i] = PeriodRow{Period: okr.Period{ID: fmt.Sprint(i), EnName: "Jan 2022"}, Manage: Value{"p": fmt.Sprint(i)}}
 	}
 	_, en := allTexts(t, PeriodList(short, 10))
 	if !shows(en, fmt.Sprintf("and %d more not shown", 10+25-maxRows)) {
@@ -212,15 +252,13 @@ func TestCatalogue(t *testing.T) {
 			t.Errorf("Entries()[%d] = %d, want the spec order (%d)", i, entries[i].Code, sc.code)
 		}
 	}
-	transient := map[int]bool{1009999: true, 1009998: true, 99991663: true, 99991400: true, 230020: true}
-	for _, code := range []int{99991663, 99991671, 99991664, 99991661, 99991672, 99991400, 10014, 10015, 1009998, 230002, 230020} {
-		e, ok := Lookup(code)
-		if !ok {
+	// The platform codes a call may meet are explained too (whether a
+	// retry helps is the code table's, not the catalogue's: see
+	// TestErrorCard).
+	for _, code := range []int{99991663, 99991671, 99991664, 99991661, 99991672, 99991400, 10014, 10015, 1009998, 230002,
+		230011, 230020, 230031} {
+		if _, ok := Lookup(code); !ok {
 			t.Errorf("code %d missing", code)
-			continue
-		}
-		if e.Transient != transient[code] {
-			t.Errorf("code %d: Transient = %v", code, e.Transient)
 		}
 	}
 	for _, code := range []int{99991672, 1001002} {
@@ -246,9 +284,6 @@ func TestCatalogue(t *testing.T) {
 		if e.Code != 0 || e.Meaning.EN == "" || e.Meaning.ZH == "" || e.Advice.EN == "" || e.Advice.ZH == "" {
 			t.Errorf("CauseEntry(%d) = %+v", c, e)
 		}
-		if e.Transient != (c != CauseNone) {
-			t.Errorf("CauseEntry(%d).Transient = %v", c, e.Transient)
-		}
 	}
 }
 
@@ -262,8 +297,15 @@ func TestErrorCard(t *testing.T) {
 	}{
 		{"unknown code", Failure{Code: 4242, HTTPStatus: 418, Msg: "teapot <at id=all></at>", LogID: "L1"}, "red",
 			[]string{"4242", "HTTP 418", "teapot &#60;at id=all&#62;&#60;/at&#62;", "Log ID: L1", "Feishu returned an error"}, []string{"<at"}},
-		{"transient", Failure{Code: 1009999, HTTPStatus: 500}, "orange", []string{"Unknown error", "1009999"}, []string{"Log ID"}},
+		{"transient", Failure{Code: 1009999, HTTPStatus: 500, Class: okr.ClassTransient}, "orange", []string{"Unknown error", "1009999"}, []string{"Log ID"}},
+		{"rate limited", Failure{Code: 99991400, HTTPStatus: 429, Class: okr.ClassRateLimited}, "orange", []string{"Rate limited", "HTTP 429"}, nil},
+		{"token refused", Failure{Code: 99991663, Class: okr.ClassTokenInvalid}, "orange", []string{"Tenant access token invalid"}, nil},
+		{"unknown code transient", Failure{Code: 4242, Class: okr.ClassTransient, Msg: "busy"}, "orange", []string{"Feishu returned an error", "busy"}, nil},
+		{"class decides, not the code", Failure{Code: 1009999, HTTPStatus: 500, Class: okr.ClassPermanent}, "red", []string{"Unknown error"}, nil},
 		{"permanent", Failure{Code: 1001009, HTTPStatus: 400}, "red", []string{"Start date does not fit the period rule"}, nil},
+		{"conflict", Failure{Code: 1001008, HTTPStatus: 400, Class: okr.ClassConflict}, "red", []string{"Conflict period existed"}, nil},
+		{"not found", Failure{Code: 1001004, HTTPStatus: 400, Class: okr.ClassNotFound}, "red", []string{"OKR data not found"}, nil},
+		{"final", Failure{Code: 230031, HTTPStatus: 400, Class: okr.ClassFinal}, "red", []string{"can no longer be updated"}, nil},
 		{"network", Failure{Cause: CauseNetwork, Detail: "dial tcp: connection refused"}, "orange",
 			[]string{"Network error", "dial tcp&#58; connection refused", "Request failed"}, []string{"Error code"}},
 		{"timeout", Failure{Action: Text{"创建周期 2022-01", "Create period 2022-01"}, Cause: CauseTimeout}, "orange",
@@ -336,19 +378,19 @@ func btoi(b bool) int {
 
 func TestRuleName(t *testing.T) {
 	tests := []struct {
-		r      Rule
+		r      okr.Rule
 		en, zh string
 	}{
-		{Rule{Length: 1, FirstMonth: 1}, "Monthly", "月度"},
-		{Rule{Length: 1, FirstMonth: 5}, "Monthly", "月度"},
-		{Rule{Length: 3, FirstMonth: 1}, "Quarterly from January", "季度（1 月起）"},
-		{Rule{Length: 3, FirstMonth: 2}, "Quarterly from February", "季度（2 月起）"},
-		{Rule{Length: 6, FirstMonth: 7}, "Half-yearly from July", "半年（7 月起）"},
-		{Rule{Type: "year", Length: 12, FirstMonth: 1}, "Yearly from January", "年度（1 月起）"},
-		{Rule{Length: 12, FirstMonth: 12}, "Yearly from December", "年度（12 月起）"},
-		{Rule{Length: 2, FirstMonth: 3}, "Every 2 months from March", "每 2 个月（3 月起）"},
-		{Rule{Length: 4, FirstMonth: 13}, "Every 4 months from month 13", "每 4 个月（13 月起）"},
-		{Rule{Length: 0}, "Custom period (0 months)", "自定义周期（0 个月）"},
+		{okr.Rule{Length: 1, FirstMonth: 1}, "Monthly", "月度"},
+		{okr.Rule{Length: 1, FirstMonth: 5}, "Monthly", "月度"},
+		{okr.Rule{Length: 3, FirstMonth: 1}, "Quarterly from January", "季度（1 月起）"},
+		{okr.Rule{Length: 3, FirstMonth: 2}, "Quarterly from February", "季度（2 月起）"},
+		{okr.Rule{Length: 6, FirstMonth: 7}, "Half-yearly from July", "半年（7 月起）"},
+		{okr.Rule{Type: "year", Length: 12, FirstMonth: 1}, "Yearly from January", "年度（1 月起）"},
+		{okr.Rule{Length: 12, FirstMonth: 12}, "Yearly from December", "年度（12 月起）"},
+		{okr.Rule{Length: 2, FirstMonth: 3}, "Every 2 months from March", "每 2 个月（3 月起）"},
+		{okr.Rule{Length: 4, FirstMonth: 13}, "Every 4 months from month 13", "每 4 个月（13 月起）"},
+		{okr.Rule{Length: 0}, "Custom period (0 months)", "自定义周期（0 个月）"},
 	}
 	for _, tt := range tests {
 		if got := RuleName(tt.r); got.EN != tt.en || got.ZH != tt.zh {
@@ -359,7 +401,7 @@ func TestRuleName(t *testing.T) {
 
 func TestPeriodCreated(t *testing.T) {
 	base := Created{PeriodID: "7301234567890123456", StartMonth: "2022-01", EndMonth: "2022-03",
-		Rule: Rule{ID: "7290000000000000002", Type: "month", Length: 3, FirstMonth: 1}}
+		Rule: okr.Rule{ID: "7290000000000000002", Type: "month", Length: 3, FirstMonth: 1}}
 	tests := []struct {
 		by         string
 		note       Text
@@ -399,36 +441,63 @@ func TestPeriodCreated(t *testing.T) {
 }
 
 func TestPeriodList(t *testing.T) {
-	c := PeriodList([]PeriodItem{
-		{"p0", "2022 年 1 月 - 3 月", "Jan - Mar 2022", 0},
-		{"p1", "二月", "", 1},
-		{"p2", "", "Feb 2022", 2},
-		{"p3", "隐藏", "Hidden one", 3},
-		{"p4", "", "", 7},
+	manage := func(id string) Value { return Value{"op": "manage", "p": id} }
+	c := PeriodList([]PeriodRow{
+		{okr.Period{ID: "p0", ZhName: "2022 年 1 月 - 3 月", EnName: "Jan - Mar 2022", Status: 0}, "2022-01", "2022-03", manage("p0")},
+		{okr.Period{ID: "p1", ZhName: "二月", Status: 1}, "2022-02", "2022-02", nil},
+		{okr.Period{ID: "p2", EnName: "Feb 2022", Status: 2}, "2022-02", "", manage("p2")},
+		{okr.Period{ID: "p3", ZhName: "隐藏", EnName: "Hidden one", Status: 3}, "", "2022-12", Value{}},
+		{okr.Period{ID: "p4", Status: 7}, "", "", nil},
 	}, 4)
 	validate(t, c, false)
 	zh, en := allTexts(t, c)
 	for _, w := range []string{"Jan - Mar 2022", "Normal", "Invalid", "Hidden", "Status 7", "(no name)", "二月", "Feb 2022",
-		"p0", "p4", "and 4 more not shown"} {
+		"`p0`", "`p4`", "2022-01 – 2022-03", "— – 2022-12", "and 4 more not shown", "Change status", "Months"} {
 		if !shows(en, w) {
 			t.Errorf("English list lacks %q", w)
 		}
 	}
-	for _, w := range []string{"2022 年 1 月 - 3 月", "正常", "已失效", "已隐藏", "状态 7", "二月", "Feb 2022", "另有 4 项"} {
+	for _, w := range []string{"2022 年 1 月 - 3 月", "正常", "已失效", "已隐藏", "状态 7", "二月", "Feb 2022", "另有 4 项", "变更状态", "月份"} {
 		if !shows(zh, w) {
 			t.Errorf("Chinese list lacks %q", w)
 		}
 	}
+	if shows(en, "2022-02 – 2022-02") {
+		t.Error("a one-month period shows its month twice")
+	}
+	// One "Change status" button per row with a Manage value, carrying it.
+	bs := buttons(t, c)
+	want := map[string]string{"manage_1": "p0", "manage_3": "p2", "manage_4": ""}
+	if len(bs) != len(want) {
+		t.Errorf("buttons = %v, want %v", bs, want)
+	}
+	for id, p := range want {
+		b, ok := bs[id]
+		if !ok {
+			t.Errorf("no button %s", id)
+			continue
+		}
+		if got := str(buttonValue(b)["p"]); got != p {
+			t.Errorf("button %s carries p=%q, want %q", id, got, p)
+		}
+		if b["size"] != "small" || str(b["text"].(map[string]any)["content"]) != "Change status" {
+			t.Errorf("button %s = %v", id, b)
+		}
+	}
+	if bs := buttons(t, PeriodList([]PeriodRow{{Period: okr.Period{ID: "p0"}}}, 0)); len(bs) != 0 {
+		t.Errorf("rows without Manage have buttons: %v", bs)
+	}
 	if _, en := allTexts(t, PeriodList(nil, 0)); !shows(en, "No periods yet") {
 		t.Errorf("empty list: %q", en)
 	}
-	if _, en := allTexts(t, PeriodList([]PeriodItem{{"p0", "a", "b", 0}}, 0)); shows(en, "more not shown") {
+	if _, en := allTexts(t, PeriodList([]PeriodRow{{Period: okr.Period{ID: "p0", ZhName: "a", EnName: "b"}}}, 0)); shows(en, "more not shown") {
 		t.Errorf("complete list says more: %q", en)
 	}
 }
 
 func TestRuleList(t *testing.T) {
-	c := RuleList([]Rule{{"7290000000000000001", "month", 1, 1}, {"7290000000000000003", "year", 12, 1}, {"r9", "odd", 2, 3}})
+	c := RuleList([]okr.Rule{{ID: "7290000000000000001", Type: "month", Length: 1, FirstMonth: 1},
+		{ID: "7290000000000000003", Type: "year", Length: 12, FirstMonth: 1}, {ID: "r9", Type: "odd", Length: 2, FirstMonth: 3}})
 	validate(t, c, false)
 	_, en := allTexts(t, c)
 	for _, w := range []string{"7290000000000000001", "Monthly", "Yearly from January", "type year", "12 months",
@@ -444,9 +513,9 @@ func TestRuleList(t *testing.T) {
 
 func TestRulePicker(t *testing.T) {
 	choices := []RuleChoice{
-		{Rule{ID: "r1", Length: 1, FirstMonth: 1}, Value{"op": "pick", "rule": "r1"}},
-		{Rule{ID: "r3", Length: 3, FirstMonth: 1}, Value{"op": "pick", "rule": "r3"}},
-		{Rule{ID: "r12", Length: 12, FirstMonth: 1}, nil},
+		{okr.Rule{ID: "r1", Length: 1, FirstMonth: 1}, Value{"op": "pick", "rule": "r1"}},
+		{okr.Rule{ID: "r3", Length: 3, FirstMonth: 1}, Value{"op": "pick", "rule": "r3"}},
+		{okr.Rule{ID: "r12", Length: 12, FirstMonth: 1}, nil},
 	}
 	c := RulePicker("2022-01", choices)
 	validate(t, c, false)
@@ -480,18 +549,27 @@ func TestMessageCards(t *testing.T) {
 		template string
 		want     []string
 	}{
-		{"usage", Usage(Text{"月份 13 不存在。", "Month 13 does not exist."}, "/newperiod 2022-13 <at id=all></at>"), "orange",
+		{"usage", Usage(Text{"月份 13 不存在。", "Month 13 does not exist."}, "/newperiod 2022-13 <at id=all></at>", testCommands[0]), "orange",
 			[]string{"Can't read that command", "Month 13 does not exist.", "/newperiod 2022-13 &#60;at id=all&#62;",
-				"/newperiod <month> [period_rule_id]", "2022-01", "2022-1", "2022/01", "202201", "2022年1月", "Example"}},
-		{"usage empty", Usage(Text{}, ""), "orange", []string{"(empty)", "not in the expected form"}},
+				"`/newperiod <month | year | month..month> [period_rule_id]`", "`/新建周期`", "`/newperiod 2023-01..2023-06`",
+				"2022-01", "2022-1", "2022/01", "202201", "2022年1月", "Example", "/help"}},
+		{"usage no months", Usage(Text{"多余的参数。", "Extra arguments."}, "/periods x", testCommands[2]), "orange",
+			[]string{"Extra arguments.", "`/periods`", "`/周期列表`"}},
+		{"usage empty", Usage(Text{}, "", testCommands[4]), "orange", []string{"(empty)", "not in the expected form", "`/help`"}},
+		{"unknown", UnknownCommand("/newperiods 2022-01 <at id=all></at>", "/newperiod", testCommands), "orange",
+			[]string{"Unknown command", "/newperiods 2022-01 &#60;at id=all&#62;", "Did you mean `/newperiod`?",
+				"`/closeperiod <period_id | month>` · Close a period", "`/rules` · List period rules", "`/help` · Help"}},
+		{"unknown no guess", UnknownCommand("", "", testCommands), "orange", []string{"(empty)", "`/periods` · List periods"}},
 		{"refusal", Refusal("ou_4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d", "/newperiod 2022-01"), "red",
 			[]string{"`ou_4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d`", "/newperiod 2022-01", "access.operators", "OKRBOT_OPERATORS"}},
 		{"refusal odd id", Refusal("ou_<x>", "/newperiod"), "red", []string{"ou&#95;&#60;x&#62;"}},
 		{"late", Late("/newperiod 2022-01", 3*time.Hour+4*time.Minute+10*time.Second), "orange",
 			[]string{"/newperiod 2022-01", "3 hours 4 minutes", "not executed", "send it again"}},
-		{"help default", Help(true), "blue", []string{"/newperiod <month> [period_rule_id]", "/periods", "/rules", "/help",
-			"/新建周期", "/周期列表", "/周期规则", "/帮助", "A default period rule is configured", "/newperiod 2022-01"}},
-		{"help none", Help(false), "blue", []string{"No default period rule is configured"}},
+		{"help default", Help(testCommands, true), "blue", []string{"/newperiod <month | year | month..month> [period_rule_id]",
+			"/closeperiod <period_id | month>", "/periods", "/rules", "/help", "/新建周期", "/关闭周期", "/周期列表", "/周期规则", "/帮助",
+			"Create periods", "Marks the period invalid", "A default period rule is configured", "/newperiod 2022-01", "2022年1月"}},
+		{"help none", Help(testCommands, false), "blue", []string{"No default period rule is configured"}},
+		{"help empty table", Help(nil, false), "blue", []string{"Month formats"}},
 		{"info", Notice(LevelInfo, Text{"处理中…", "Working on it…"}, Text{}), "blue", []string{"Working on it…"}},
 		{"warning", Notice(LevelWarning, Text{"按钮已过期", "This button has expired"}, Text{"请重新发送命令。", "Send the command again."}), "orange",
 			[]string{"This button has expired", "Send the command again."}},

@@ -1,22 +1,26 @@
 package cards
 
+import "okrbot/internal/okr"
+
 // Failure is what an error card shows.
 type Failure struct {
-	Action      Text   // what was attempted, e.g. Text{"创建周期 2022-01", "Create period 2022-01"} (bot-made)
-	Code        int    // Feishu code; 0 when none
-	HTTPStatus  int    // 0 when none
-	Msg         string // Feishu msg (shown, escaped, for codes not in the catalogue)
-	LogID       string // Feishu log id, shown when present (escaped)
-	Cause       Cause  // when Code == 0
-	Detail      string // optional technical detail for network causes (escaped, short)
-	Retry       Value  // "Retry" button value; nil = none
-	ShowPeriods Value  // "Show periods" button value; nil = none
+	Action      Text      // what was attempted, e.g. Text{"创建周期 2022-01", "Create period 2022-01"} (bot-made)
+	Code        int       // Feishu code; 0 when none
+	HTTPStatus  int       // 0 when none
+	Msg         string    // Feishu msg (shown, escaped, for codes not in the catalogue)
+	LogID       string    // Feishu log id, shown when present (escaped)
+	Class       okr.Class // from internal/feishu's code table: colours the card
+	Cause       Cause     // when Code == 0
+	Detail      string    // optional detail a person can act on (escaped, short)
+	Hint        Text      // optional bot-made line, e.g. which start months the rule accepts
+	Retry       Value     // "Retry" button value; nil = none
+	ShowPeriods Value     // "Show periods" button value; nil = none
 }
 
 // Error is the card for a failed call: what was attempted, the code, its
 // meaning and advice from the catalogue (or, for an unknown code, Feishu's
 // msg), the log id, and the Retry / Show periods buttons whose values are
-// set. The header is orange for a transient failure, red otherwise.
+// set. The header is orange when a retry may help (f.Class), red otherwise.
 func Error(f Failure) Card {
 	e, known := Lookup(f.Code)
 	switch {
@@ -51,7 +55,7 @@ func Error(f Failure) Card {
 	}
 
 	template := red
-	if e.Transient {
+	if f.Class.Retryable() || f.Code == 0 && f.Cause != CauseNone {
 		template = orange
 	}
 	title := Text{"操作失败", "Request failed"}
@@ -62,6 +66,7 @@ func Error(f Failure) Card {
 		md(head),
 		optMD(msg),
 		optMD(detail),
+		optMD(f.Hint),
 		md(tf("**建议**：%s", "**What to do:** %s", e.Advice)),
 		optNote(logID),
 		buttonRow(

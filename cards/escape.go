@@ -12,7 +12,9 @@ import (
 // entities (protocol §4.7), so the text cannot produce a mention (<at>), a tag
 // (<font>, <a>, <link>, …), a link [x](y), an emoji :CODE:, emphasis, code,
 // a heading, a quote or a table. Control characters and line breaks (U+2028/9 too)
-// become spaces (the result is one line), and invalid UTF-8 becomes U+FFFD.
+// become spaces (the result is one line), Unicode format characters (bidi
+// overrides and isolates, zero-width characters) are dropped so that typed
+// text cannot reorder the bot's own words, and invalid UTF-8 becomes U+FFFD.
 // Decoding the entities gives back the text.
 func EscapeMarkdown(s string) string {
 	var b strings.Builder
@@ -26,17 +28,24 @@ func EscapeMarkdown(s string) string {
 			b.WriteString(strconv.Itoa(int(r)))
 			b.WriteByte(';')
 		default:
-			b.WriteRune(flat(r))
+			if r = flat(r); r >= 0 {
+				b.WriteRune(r)
+			}
 		}
 	}
 	return b.String()
 }
 
 // flat turns control characters and line or paragraph separators into a
-// space, so that untrusted text stays on one line.
+// space, so that untrusted text stays on one line, and drops format
+// characters (category Cf: U+202A–202E, U+2066–2069, U+200B–200F, U+FEFF …),
+// so that it cannot turn the card's text around. It returns -1 to drop r.
 func flat(r rune) rune {
-	if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+	switch {
+	case unicode.IsControl(r) || r == '\u2028' || r == '\u2029':
 		return ' '
+	case unicode.Is(unicode.Cf, r):
+		return -1
 	}
 	return r
 }

@@ -30,11 +30,82 @@ func TestEscapeMarkdown(t *testing.T) {
 	}
 }
 
+// formatTests are texts with Unicode format characters (category Cf) that
+// would turn the card's own words around or hide characters: escaping and
+// plain text drop them.
+var formatTests = []struct {
+	name, in, want string // want: the text without them (before escaping)
+}{
+	{"RLO", "abc\u202edef", "abcdef"},
+	{"LRE RLE PDF LRO", "\u202aa\u202bb\u202cc\u202dd", "abcd"},
+	{"isolates", "\u2066x\u2067y\u2068z\u2069", "xyz"},
+	{"zero width", "a\u200bb\u200cc\u200dd", "abcd"},
+	{"marks", "a\u200eb\u200fc", "abc"},
+	{"BOM", "\ufeff2022-01", "2022-01"},
+	{"word joiner, soft hyphen", "a\u2060b\u00adc", "abc"},
+	{"only format", "\u202e\u2066\u200b\ufeff", ""},
+	{"spoofed extension", "invoice\u202efdp.exe", "invoicefdp.exe"},
+	{"around a mention", "\u202e<at id=all></at>\u202c", "<at id=all></at>"},
+	{"kept: CJK and emoji", "周期 ✅ é", "周期 ✅ é"},
+}
+
+func TestEscapeDropsFormatCharacters(t *testing.T) {
+	for _, tt := range formatTests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, want := EscapeMarkdown(tt.in), EscapeMarkdown(tt.want); got != want {
+				t.Errorf("EscapeMarkdown(%q) = %q, want %q", tt.in, got, want)
+			}
+			if got := esc("  "+tt.in+"  ", limitLine); got != EscapeMarkdown(tt.want) {
+				t.Errorf("esc(%q) = %q", tt.in, got)
+			}
+			if got := plain(tt.in, limitLine); got != tt.want {
+				t.Errorf("plain(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestCardsDropFormatCharacters: a bidi override typed into a command, a
+// month or a name reaches no card text, markdown or plain.
+func TestCardsDropFormatCharacters(t *testing.T) {
+	for _, tt := range formatTests {
+		for name, c := range allCards(tt.in) {
+			_, en := allTexts(t, c)
+			zh, _ := allTexts(t, c)
+			for _, text := range append(en, zh...) {
+				if i := strings.IndexFunc(text, func(r rune) bool { return unicode.Is(unicode.Cf, r) }); i >= 0 {
+					t.Errorf("%s/%s: %q keeps a format character", tt.name, name, text)
+				}
+			}
+		}
+	}
+}
+
+func TestPlain(t *testing.T) {
+	tests := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"<at id=all></at>", 100, "<at id=all></at>"}, // plain_text is not parsed
+		{"a\nb\x00c\u2028d", 100, "a b c d"},
+		{"bad\xffutf8", 100, "bad\uFFFDutf8"},
+		{"abcdef", 4, "abc…"},
+		{"\u202eabc", 100, "abc"},
+	}
+	for _, tt := range tests {
+		if got := plain(tt.in, tt.n); got != tt.want {
+			t.Errorf("plain(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+		}
+	}
+}
+
 // injections are markdown constructs hostile text tries to produce.
 var injections = []string{
 	"<at id=all></at>", "<at ids=ou_1,ou_2></at>", "<at id=ou_1>x</at>", "[x](http://evil)", "![i](img_v2_x)",
 	"<font color=red>x</font>", "<a href='http://evil'>x</a>", "<link url=\"http://evil\">x</link>", ":DONE:",
 	"**x**", "<person id=ou_1></person>", "&#60;at id=all&#62;", "<text_tag color=red>x</text_tag>", "<br>",
+	"<\u200bat id=all></at>", "[x]\u200d(http://evil)", ":\ufeffDONE:", "\u202e)live//:ptth(]x[",
 }
 
 // breaksLine reports the runes EscapeMarkdown must turn into spaces.
@@ -53,16 +124,20 @@ func checkEscaped(t *testing.T, in, out string) {
 		t.Fatalf("EscapeMarkdown(%q) = %q contains ':'", in, out)
 	}
 	for _, r := range out {
-		if breaksLine(r) {
-			t.Fatalf("EscapeMarkdown(%q) = %q contains control %U", in, out, r)
+		if breaksLine(r) || unicode.Is(unicode.Cf, r) {
+			t.Fatalf("EscapeMarkdown(%q) = %q contains control or format character %U", in, out, r)
 		}
 	}
 	// Every entity decodes back to the text: control characters read as
-	// spaces and each invalid byte as U+FFFD (as ranging over in yields).
+	// spaces, format characters are gone and each invalid byte reads as
+	// U+FFFD (as ranging over in yields).
 	var want strings.Builder
 	for _, r := range in {
-		if breaksLine(r) {
+		switch {
+		case breaksLine(r):
 			r = ' '
+		case unicode.Is(unicode.Cf, r):
+			continue
 		}
 		want.WriteRune(r)
 	}
@@ -85,6 +160,7 @@ func FuzzEscapeMarkdown(f *testing.F) {
 	f.Add("")
 	f.Add("2022-01")
 	f.Add("a\n# b\r\n> c\x00\xff")
+	f.Add("\u202e<at id=all></at>\u2066\u200b\ufeff")
 	f.Fuzz(func(t *testing.T, in string) {
 		checkEscaped(t, in, EscapeMarkdown(in))
 	})

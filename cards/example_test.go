@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"okrbot/cards"
+	"okrbot/internal/okr"
 )
 
 func ExamplePeriodCreated() {
@@ -11,7 +12,7 @@ func ExamplePeriodCreated() {
 		PeriodID:    "7301234567890123456",
 		StartMonth:  "2022-01",
 		EndMonth:    "2022-03",
-		Rule:        cards.Rule{ID: "7290000000000000002", Type: "month", Length: 3, FirstMonth: 1},
+		Rule:        okr.Rule{ID: "7290000000000000002", Type: "month", Length: 3, FirstMonth: 1},
 		RequestedBy: "ou_4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d",
 	})
 	content, err := card.Encode() // the IM message's content field

@@ -5,10 +5,6 @@ import (
 	"time"
 )
 
-// usageSyntax is the /newperiod syntax, in a code span so that <…> and […]
-// show literally.
-const usageSyntax = "`/newperiod <month> [period_rule_id]`"
-
 var (
 	monthFormats = Text{
 		"**月份格式**：`2022-01`、`2022-1`、`2022/01`、`202201`、`2022年1月`",
@@ -16,9 +12,62 @@ var (
 	helpHint = Text{"发送 /帮助 查看全部命令。", "Send /help to see all commands."}
 )
 
+// CommandHelp is one chat command as /help and the usage cards show it.
+// The bot's command table fills it, so help, usage and parsing agree.
+type CommandHelp struct {
+	Usage    string   // e.g. "/newperiod <month> [period_rule_id]"
+	Aliases  []string // other spellings, e.g. "/新建周期"
+	Title    Text     // e.g. "Create a period"
+	Summary  Text     // what it does, who may run it
+	Examples []string // typed examples
+	Months   bool     // takes a month: show the month formats
+}
+
+// code puts bot-made text in a code span, so that <…> and […] show
+// literally.
+func code(s string) string { return "`" + s + "`" }
+
+func codes(ss []string) string {
+	out := ""
+	for i, s := range ss {
+		if i > 0 {
+			out += "、"
+		}
+		out += code(s)
+	}
+	return out
+}
+
+func codesEN(ss []string) string {
+	out := ""
+	for i, s := range ss {
+		if i > 0 {
+			out += ", "
+		}
+		out += code(s)
+	}
+	return out
+}
+
+// usageText is a command's syntax, aliases and examples.
+func usageText(c CommandHelp) Text {
+	t := tf("**用法**：%s", "**Usage:** %s", code(c.Usage))
+	if len(c.Aliases) > 0 {
+		t = tf("%s（别名 %s）", "%s (alias %s)", t, Text{codes(c.Aliases), codesEN(c.Aliases)})
+	}
+	ls := []Text{t}
+	if len(c.Examples) > 0 {
+		ls = append(ls, Text{"**示例**：" + codes(c.Examples), "**Examples:** " + codesEN(c.Examples)})
+	}
+	if c.Months {
+		ls = append(ls, monthFormats)
+	}
+	return lines(ls...)
+}
+
 // Usage answers a command the bot could not read: what was wrong (problem,
-// bot-made), what was typed (escaped), and the /newperiod usage.
-func Usage(problem Text, typed string) Card {
+// bot-made), what was typed (escaped), and that command's usage.
+func Usage(problem Text, typed string, c CommandHelp) Card {
 	if problem.IsZero() {
 		problem = Text{"命令格式不正确。", "The command is not in the expected form."}
 	}
@@ -28,14 +77,24 @@ func Usage(problem Text, typed string) Card {
 			tf("**你输入的**：%s", "**You typed:** %s", orEmpty(esc(typed, limitLine))),
 		)),
 		hr(),
-		md(lines(
-			tf("**用法**：%s（别名 `/新建周期`）", "**Usage:** %s (alias `/新建周期`)", usageSyntax),
-			monthFormats,
-			Text{"**示例**：`/newperiod 2022-01` 或 `/新建周期 2022年1月`",
-				"**Example:** `/newperiod 2022-01` or `/新建周期 2022年1月`"},
-		)),
+		md(usageText(c)),
 		note(helpHint),
 	)
+}
+
+// UnknownCommand answers a slash command the bot does not know: the list of
+// commands and, when the typed name is close to one, "did you mean".
+func UnknownCommand(typed, suggestion string, cmds []CommandHelp) Card {
+	els := []any{md(tf("**你输入的**：%s", "**You typed:** %s", orEmpty(esc(typed, limitLine))))}
+	if suggestion != "" {
+		els = append(els, md(tf("你是不是想输入 %s？", "Did you mean %s?", same(code(suggestion)))))
+	}
+	list := make([]Text, len(cmds))
+	for i, c := range cmds {
+		list[i] = tf("%s · %s", "%s · %s", same(code(c.Usage)), c.Title)
+	}
+	els = append(els, hr(), md(tf("**可用的命令**\n%s", "**Commands**\n%s", lines(list...))), note(helpHint))
+	return newCard(orange, Text{"不认识这个命令", "Unknown command"}, Text{}, els...)
 }
 
 // orEmpty shows an empty value as "(empty)".
@@ -111,28 +170,19 @@ func units2(n int, unit Text, small int, smallUnit Text) Text {
 	return tf("%s %s", "%s %s", units(n, unit), units(small, smallUnit))
 }
 
-// Help lists the four commands with their Chinese aliases and examples, and
-// says whether a default period rule is configured.
-func Help(defaultRule bool) Card {
-	commands := []Text{
-		{"**新建周期** " + usageSyntax + "（别名 `/新建周期`）\n创建从该月开始的 OKR 周期，仅限操作员。示例：`/newperiod 2022-01`、`/新建周期 2022年1月`",
-			"**Create a period** " + usageSyntax + " (alias `/新建周期`)\nCreates the OKR period starting that month; operators only. Examples: `/newperiod 2022-01`, `/新建周期 2022年1月`"},
-		{"**周期列表** `/periods`（别名 `/周期列表`）\n列出本租户的 OKR 周期：名称、ID、状态。示例：`/periods`",
-			"**List periods** `/periods` (alias `/周期列表`)\nLists the tenant's OKR periods: name, id and status. Example: `/periods`"},
-		{"**周期规则** `/rules`（别名 `/周期规则`）\n列出周期规则：ID、类型、长度、首月。示例：`/rules`",
-			"**List period rules** `/rules` (alias `/周期规则`)\nLists the period rules: id, type, length and first month. Example: `/rules`"},
-		{"**帮助** `/help`（别名 `/帮助`）\n显示这张卡片。示例：`/help`",
-			"**Help** `/help` (alias `/帮助`)\nShows this card. Example: `/help`"},
-	}
+// Help lists every command with its aliases and examples, and says whether
+// a default period rule is configured.
+func Help(cmds []CommandHelp, defaultRule bool) Card {
 	rule := Text{"未配置默认周期规则：命令中不写规则 ID 时，机器人会列出规则按钮供你选择。",
 		"No default period rule is configured: without a rule id, the bot shows the rules as buttons to choose from."}
 	if defaultRule {
 		rule = Text{"已配置默认周期规则：命令中不写规则 ID 时使用默认规则。",
 			"A default period rule is configured: it is used when the command names no rule id."}
 	}
-	els := make([]any, 0, len(commands)+3)
-	for _, c := range commands {
-		els = append(els, md(c))
+	els := make([]any, 0, len(cmds)+3)
+	for _, c := range cmds {
+		c.Months = false
+		els = append(els, md(lines(tf("**%s**", "**%s**", c.Title), c.Summary, usageText(c))))
 	}
 	return newCard(blue, Text{"OKR 机器人命令", "OKR bot commands"}, Text{},
 		append(els,

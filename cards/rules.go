@@ -1,14 +1,10 @@
 package cards
 
-import "fmt"
+import (
+	"fmt"
 
-// Rule is a period rule as the cards show it.
-type Rule struct {
-	ID         string
-	Type       string // "month" | "year"
-	Length     int    // months per period
-	FirstMonth int    // 1–12
-}
+	"okrbot/internal/okr"
+)
 
 var monthsEN = [...]string{"January", "February", "March", "April", "May", "June",
 	"July", "August", "September", "October", "November", "December"}
@@ -23,7 +19,7 @@ func monthName(m int) Text {
 
 // RuleName says in words what kind of periods r makes, e.g. "Quarterly from
 // January" / "季度（1 月起）".
-func RuleName(r Rule) Text {
+func RuleName(r okr.Rule) Text {
 	from := monthName(r.FirstMonth)
 	switch {
 	case r.Length == 1:
@@ -55,7 +51,7 @@ func ruleType(t string) Text {
 // RuleChoice is one rule offered by RulePicker with the value its button
 // carries (nil = shown without a button).
 type RuleChoice struct {
-	Rule  Rule
+	Rule  okr.Rule
 	Value Value
 }
 
@@ -91,7 +87,7 @@ func RulePicker(month string, choices []RuleChoice) Card {
 
 // RuleList shows the tenant's period rules: name, id, type, length and
 // first month.
-func RuleList(rules []Rule) Card {
+func RuleList(rules []okr.Rule) Card {
 	title := Text{"OKR 周期规则", "OKR period rules"}
 	if len(rules) == 0 {
 		return newCard(blue, title, Text{}, md(Text{
@@ -108,6 +104,6 @@ func RuleList(rules []Rule) Card {
 		}
 	}
 	els := table([]int{3, 4, 3}, []Text{{"规则", "Rule"}, {"规则 ID", "Rule ID"}, {"详情", "Details"}}, rows, 0)
-	els = append(els, note(tf("创建周期：%s", "Create a period: %s", usageSyntax)))
+	els = append(els, note(tf("创建周期：%s", "Create a period: %s", same("`/newperiod <month> [period_rule_id]`"))))
 	return newCard(blue, title, Text{}, els...)
 }

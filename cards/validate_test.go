@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // This file holds the Card JSON 2.0 validator the other tests run over
@@ -16,9 +17,16 @@ var (
 	templates   = map[string]bool{"blue": true, "wathet": true, "turquoise": true, "green": true, "yellow": true,
 		"orange": true, "red": true, "carmine": true, "violet": true, "purple": true, "indigo": true, "grey": true, "default": true}
 	textTags = map[string]bool{"plain_text": true, "lark_md": true, "markdown": true}
+	// buttonTypes and buttonSizes are the values JSON 2.0 takes (protocol §4.4).
+	buttonTypes = map[string]bool{"default": true, "primary": true, "danger": true, "text": true, "primary_text": true,
+		"danger_text": true, "primary_filled": true, "danger_filled": true, "laser": true}
+	buttonSizes = map[string]bool{"tiny": true, "small": true, "medium": true, "large": true}
 	// liveInjections must never appear in markdown built from hostile input.
 	liveInjections = []string{"<at id=all", "<at ids", "<a ", "<font", "<link", "](", ":DONE:", "<person", "http://evil"}
 )
+
+// maxComponents is Feishu's limit on the components of one card (protocol §4.3).
+const maxComponents = 200
 
 // decode encodes c and parses it back, failing the test on any error.
 func decode(t testing.TB, c Card) map[string]any {
@@ -76,8 +84,22 @@ func validate(t testing.TB, c Card, hostile bool) {
 	}
 
 	ids := map[string]bool{}
+	components := 0
 	walk(m, "ROOT", func(path string, obj map[string]any) {
 		tag := str(obj["tag"])
+		if tag != "" && tag != "plain_text" && tag != "lark_md" {
+			components++
+		}
+		// No text may carry a format character (bidi override or isolate,
+		// zero-width character): the bot's own text has none, and untrusted
+		// text has them dropped.
+		if _, ok := obj["i18n_content"]; ok {
+			for _, text := range texts(obj) {
+				if i := strings.IndexFunc(text, func(r rune) bool { return unicode.Is(unicode.Cf, r) }); i >= 0 {
+					t.Errorf("%s: text carries format character %U: %q", path, []rune(text[i:])[0], text)
+				}
+			}
+		}
 		switch {
 		case tag == "note" || tag == "action":
 			t.Errorf("%s: tag %q is not allowed in JSON 2.0", path, tag)
@@ -101,6 +123,12 @@ func validate(t testing.TB, c Card, hostile bool) {
 				t.Errorf("%s: duplicate element_id %q", path, id)
 			}
 			ids[id] = true
+			if size, ok := obj["size"]; ok && !buttonSizes[str(size)] {
+				t.Errorf("%s: button size %v", path, size)
+			}
+			if !buttonTypes[str(obj["type"])] {
+				t.Errorf("%s: button type %q", path, obj["type"])
+			}
 			if str(obj["name"]) == "" || str(obj["type"]) == "" {
 				t.Errorf("%s: button without name or type: %v", path, obj)
 			}
@@ -119,6 +147,9 @@ func validate(t testing.TB, c Card, hostile bool) {
 			}
 		}
 	})
+	if components > maxComponents {
+		t.Errorf("card has %d components, over %d", components, maxComponents)
+	}
 }
 
 // checkText asserts v is a text object with content and both i18n entries.

@@ -10,25 +10,35 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
+func init() {
+	// Gin's debug mode prints every route to stdout; the bot logs with slog.
+	// The mode is process-wide, so it is set once, here.
+	gin.SetMode(gin.ReleaseMode)
+}
+
 // Routes is what NewRouter serves.
 type Routes struct {
+	// Webhook serves EventPath and CardPath; nil (websocket mode) leaves
+	// them unrouted: 404.
+	Webhook   *Webhook
 	EventPath string
 	CardPath  string
-	Webhook   *Webhook
 	// Ready reports why the bot is not ready, or nil.
-	Ready   func(ctx context.Context) error
+	Ready func(ctx context.Context) error
+	// Metrics is served at /metrics; nil serves it elsewhere
+	// (server.metrics_addr) or not at all.
 	Metrics prometheus.Gatherer
 }
 
 // NewRouter returns the gin engine serving the bot's HTTP surface.
 func NewRouter(r Routes) *gin.Engine {
-	// Gin's debug mode prints every route to stdout; the bot logs with slog.
-	gin.SetMode(gin.ReleaseMode)
 	g := gin.New()
 	g.Use(gin.Recovery())
-	g.POST(r.EventPath, r.Webhook.ServeGin)
-	if r.CardPath != r.EventPath {
-		g.POST(r.CardPath, r.Webhook.ServeGin)
+	if r.Webhook != nil {
+		g.POST(r.EventPath, r.Webhook.ServeGin)
+		if r.CardPath != r.EventPath {
+			g.POST(r.CardPath, r.Webhook.ServeGin)
+		}
 	}
 	g.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	g.GET("/readyz", func(c *gin.Context) {
@@ -40,6 +50,8 @@ func NewRouter(r Routes) *gin.Engine {
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "ready"})
 	})
-	g.GET("/metrics", gin.WrapH(promhttp.HandlerFor(r.Metrics, promhttp.HandlerOpts{})))
+	if r.Metrics != nil {
+		g.GET("/metrics", gin.WrapH(promhttp.HandlerFor(r.Metrics, promhttp.HandlerOpts{})))
+	}
 	return g
 }

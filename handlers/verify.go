@@ -1,18 +1,21 @@
-// Package handlers is okrbot's HTTP surface: it verifies and decrypts what
-// Feishu sends, acknowledges it, and hands it to the bot.
+// Package handlers holds okrbot's receivers: the gin webhook and the long
+// connection. A receiver verifies what Feishu sends, decodes it into the
+// bot's own Message and Click values, hands them to the bot, and answers;
+// the bot decides everything else.
 package handlers
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-
-	larkevent "github.com/larksuite/oapi-sdk-go/v3/event"
-
-	"okrbot/bot"
 )
 
 // Verification failures. ErrUnauthorized maps to 401, ErrMalformed to 400.
@@ -21,17 +24,46 @@ var (
 	ErrMalformed    = errors.New("malformed request")
 )
 
-// Verifier checks that a request really comes from Feishu for this app.
+// EventHeader is the schema 2.0 envelope header of a verified event.
+type EventHeader struct {
+	EventID    string `json:"event_id"`
+	EventType  string `json:"event_type"`
+	CreateTime string `json:"create_time"`
+	Token      string `json:"token"`
+	AppID      string `json:"app_id"`
+	TenantKey  string `json:"tenant_key"`
+}
+
+// Event types the bot handles.
+const (
+	EventMessageReceive = "im.message.receive_v1"
+	EventCardAction     = "card.action.trigger"
+)
+
+// Verifier checks that a request really comes from Feishu for this app
+// (README, "Webhook security"). Build it with NewVerifier.
 type Verifier struct {
-	AppID             string
-	VerificationToken string
-	EncryptKey        string // empty: bodies are plain and unsigned
+	appID, token, encryptKey string
+	block                    cipher.Block // AES-256 with sha256(encrypt key); nil without a key
+}
+
+// NewVerifier returns a Verifier for the app's id, verification token and
+// encrypt key (empty: bodies are plain and unsigned).
+func NewVerifier(appID, verificationToken, encryptKey string) *Verifier {
+	v := &Verifier{appID: appID, token: verificationToken, encryptKey: encryptKey}
+	if encryptKey != "" {
+		// Feishu's AES key is the SHA-256 of the encrypt key; the cipher is
+		// made once instead of per request.
+		key := sha256.Sum256([]byte(encryptKey))
+		v.block, _ = aes.NewCipher(key[:]) // a 32-byte key never fails
+	}
+	return v
 }
 
 // Envelope is a verified request: a URL verification or an event.
 type Envelope struct {
 	Challenge string // set for url_verification
-	Header    bot.EventHeader
+	Header    EventHeader
 	Event     json.RawMessage
 }
 
@@ -39,44 +71,47 @@ type Envelope struct {
 func (e Envelope) IsChallenge() bool { return e.Challenge != "" }
 
 type wireEnvelope struct {
-	Encrypt   *string          `json:"encrypt"`
-	Schema    string           `json:"schema"`
-	Type      string           `json:"type"`
-	Token     string           `json:"token"`
-	Challenge string           `json:"challenge"`
-	Header    *bot.EventHeader `json:"header"`
-	Event     json.RawMessage  `json:"event"`
+	Encrypt   *string         `json:"encrypt"`
+	Schema    string          `json:"schema"`
+	Type      string          `json:"type"`
+	Token     string          `json:"token"`
+	Challenge string          `json:"challenge"`
+	Header    *EventHeader    `json:"header"`
+	Event     json.RawMessage `json:"event"`
 }
 
 // Open verifies a request body with its headers and returns what it
 // carries. Nothing in the body is trusted before its signature (when an
-// encrypt key is set) and its verification token have been checked.
-func (v Verifier) Open(h http.Header, body []byte) (Envelope, error) {
+// encrypt key is set) and its verification token have been checked. An
+// unsigned body is answered only when it is a url_verification with the
+// right token; any other unsigned or wrongly signed body gets the same
+// ErrUnauthorized, so the answer never tells whether it decrypted.
+func (v *Verifier) Open(h http.Header, body []byte) (Envelope, error) {
 	var outer wireEnvelope
 	if err := json.Unmarshal(body, &outer); err != nil {
 		return Envelope{}, fmt.Errorf("%w: body is not JSON", ErrMalformed)
 	}
-	plain := body
 	signed := false
-	if v.EncryptKey != "" {
+	if v.block != nil {
 		if outer.Encrypt == nil || *outer.Encrypt == "" {
 			return Envelope{}, fmt.Errorf("%w: expected an encrypted body", ErrMalformed)
 		}
 		if sig := h.Get("X-Lark-Signature"); sig != "" {
-			want := larkevent.Signature(h.Get("X-Lark-Request-Timestamp"), h.Get("X-Lark-Request-Nonce"), v.EncryptKey, string(body))
-			if subtle.ConstantTimeCompare([]byte(sig), []byte(want)) != 1 {
+			if !v.signatureOK(h, body, sig) {
 				return Envelope{}, fmt.Errorf("%w: signature mismatch", ErrUnauthorized)
 			}
 			signed = true
 		}
-		dec, err := larkevent.EventDecrypt(*outer.Encrypt, v.EncryptKey)
-		if err != nil {
-			return Envelope{}, fmt.Errorf("%w: cannot decrypt", ErrMalformed)
-		}
-		plain = dec
+		plain, err := v.decrypt(*outer.Encrypt)
 		outer = wireEnvelope{}
-		if err := json.Unmarshal(plain, &outer); err != nil {
-			return Envelope{}, fmt.Errorf("%w: decrypted body is not JSON", ErrMalformed)
+		if err == nil {
+			err = json.Unmarshal(plain, &outer)
+		}
+		if err != nil {
+			if !signed {
+				return Envelope{}, fmt.Errorf("%w: unsigned body", ErrUnauthorized)
+			}
+			return Envelope{}, fmt.Errorf("%w: cannot decrypt", ErrMalformed)
 		}
 	} else if outer.Encrypt != nil {
 		return Envelope{}, fmt.Errorf("%w: encrypted body but no encrypt key configured", ErrMalformed)
@@ -92,8 +127,8 @@ func (v Verifier) Open(h http.Header, body []byte) (Envelope, error) {
 		}
 		return Envelope{Challenge: outer.Challenge}, nil
 	}
-	if v.EncryptKey != "" && !signed {
-		return Envelope{}, fmt.Errorf("%w: signature missing", ErrUnauthorized)
+	if v.block != nil && !signed {
+		return Envelope{}, fmt.Errorf("%w: unsigned body", ErrUnauthorized)
 	}
 	if outer.Header == nil {
 		// Schema 1.0 carries its token at the top level. The bot subscribes
@@ -106,7 +141,7 @@ func (v Verifier) Open(h http.Header, body []byte) (Envelope, error) {
 	if !v.tokenOK(outer.Header.Token) {
 		return Envelope{}, fmt.Errorf("%w: verification token mismatch", ErrUnauthorized)
 	}
-	if outer.Header.AppID != v.AppID {
+	if outer.Header.AppID != v.appID {
 		return Envelope{}, fmt.Errorf("%w: event for another app", ErrUnauthorized)
 	}
 	if outer.Header.EventID == "" || outer.Header.EventType == "" {
@@ -118,6 +153,41 @@ func (v Verifier) Open(h http.Header, body []byte) (Envelope, error) {
 	return Envelope{Header: *outer.Header, Event: outer.Event}, nil
 }
 
-func (v Verifier) tokenOK(tok string) bool {
-	return v.VerificationToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(v.VerificationToken)) == 1
+// signatureOK checks X-Lark-Signature: hex(sha256(timestamp + nonce +
+// encrypt key + body)), in constant time.
+func (v *Verifier) signatureOK(h http.Header, body []byte, sig string) bool {
+	d := sha256.New()
+	d.Write([]byte(h.Get("X-Lark-Request-Timestamp")))
+	d.Write([]byte(h.Get("X-Lark-Request-Nonce")))
+	d.Write([]byte(v.encryptKey))
+	d.Write(body)
+	var sum [sha256.Size]byte
+	var want [2 * sha256.Size]byte
+	hex.Encode(want[:], d.Sum(sum[:0]))
+	return subtle.ConstantTimeCompare([]byte(sig), want[:]) == 1
+}
+
+// decrypt opens Feishu's encrypt field: base64 of a 16-byte IV followed by
+// AES-256-CBC ciphertext of a JSON object. Like the SDK's EventDecrypt it
+// keeps what lies between the first "{" and the last "}", which drops the
+// PKCS#7 padding however it was made.
+func (v *Verifier) decrypt(enc string) ([]byte, error) {
+	raw, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) < 2*aes.BlockSize || len(raw)%aes.BlockSize != 0 {
+		return nil, errors.New("ciphertext length")
+	}
+	iv, data := raw[:aes.BlockSize], raw[aes.BlockSize:]
+	cipher.NewCBCDecrypter(v.block, iv).CryptBlocks(data, data)
+	start, end := bytes.IndexByte(data, '{'), bytes.LastIndexByte(data, '}')
+	if start < 0 || end < start {
+		return nil, errors.New("not a JSON object")
+	}
+	return data[start : end+1], nil
+}
+
+func (v *Verifier) tokenOK(tok string) bool {
+	return v.token != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(v.token)) == 1
 }

@@ -23,7 +23,7 @@ const (
 )
 
 func TestVerifierProtocolVector(t *testing.T) {
-	v := Verifier{AppID: "cli_a5e3f0c1d2b4e00d", VerificationToken: "demoVerifyToken456", EncryptKey: vectorKey}
+	v := NewVerifier("cli_a5e3f0c1d2b4e00d", "demoVerifyToken456", vectorKey)
 	body := []byte(`{"encrypt":"` + vectorEncrypt + `"}`)
 	h := http.Header{}
 	h.Set("X-Lark-Request-Timestamp", "1718000000")
@@ -42,7 +42,7 @@ func TestVerifierProtocolVector(t *testing.T) {
 	if _, err := v.Open(h, body); err != nil {
 		t.Fatalf("unsigned challenge: %v", err)
 	}
-	v.VerificationToken = "other"
+	v = NewVerifier("cli_a5e3f0c1d2b4e00d", "other", vectorKey)
 	if _, err := v.Open(http.Header{}, body); !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("challenge with the wrong token: %v", err)
 	}
@@ -50,7 +50,7 @@ func TestVerifierProtocolVector(t *testing.T) {
 
 func TestVerifierEvents(t *testing.T) {
 	s := feishuemu.Sender{VerificationToken: "tok", EncryptKey: "key", AppID: "cli_a"}
-	v := Verifier{AppID: "cli_a", VerificationToken: "tok", EncryptKey: "key"}
+	v := NewVerifier("cli_a", "tok", "key")
 	seal := func(s feishuemu.Sender, env map[string]any) (http.Header, []byte) {
 		plain, _ := json.Marshal(env)
 		enc, err := s.Encrypt(plain)
@@ -99,9 +99,9 @@ func TestVerifierEvents(t *testing.T) {
 // fakeBot answers every event with err.
 type fakeBot struct{ err error }
 
-func (f fakeBot) HandleEvent(context.Context, bot.EventHeader, json.RawMessage) error { return f.err }
-func (f fakeBot) HandleCardAction(context.Context, bot.EventHeader, json.RawMessage) (*bot.CardAnswer, error) {
-	return nil, f.err
+func (f fakeBot) HandleMessage(context.Context, bot.Message) error { return f.err }
+func (f fakeBot) HandleClick(context.Context, bot.Click) (bot.Answer, error) {
+	return bot.Answer{}, f.err
 }
 
 func TestWebhookStatusForBotErrors(t *testing.T) {
@@ -113,14 +113,19 @@ func TestWebhookStatusForBotErrors(t *testing.T) {
 		{nil, 200},
 		{bot.ErrBusy, 503},
 		{bot.ErrClosed, 503},
-		{bot.ErrBadEvent, 400},
 		{errors.New("boom"), 500},
 	} {
 		for _, typ := range []string{"im.message.receive_v1", "card.action.trigger"} {
-			w := &Webhook{Verifier: Verifier{AppID: "cli_a", VerificationToken: "tok"}, Bot: fakeBot{tt.err}, Log: discard()}
+			w := NewWebhook(NewVerifier("cli_a", "tok", ""), fakeBot{tt.err}, discard(), nil, nil)
 			srv := httptest.NewServer(NewRouter(Routes{EventPath: "/e", CardPath: "/c", Webhook: w,
 				Ready: func(context.Context) error { return nil }, Metrics: nil}))
-			r, err := s.Post(context.Background(), srv.URL+"/e", s.Envelope(typ, map[string]any{}))
+			event := map[string]any{ // a readable event of each type
+				"sender":   map[string]any{"sender_id": map[string]any{"open_id": "ou_1"}, "sender_type": "user"},
+				"message":  map[string]any{"message_id": "om_1", "chat_id": "oc_1", "chat_type": "p2p", "message_type": "text", "content": `{"text":"/help"}`, "create_time": "1718000000000"},
+				"operator": map[string]any{"open_id": "ou_1"}, "action": map[string]any{"value": map[string]any{}},
+				"context": map[string]any{"open_chat_id": "oc_1", "open_message_id": "om_1"},
+			}
+			r, err := s.Post(context.Background(), srv.URL+"/e", s.Envelope(typ, event))
 			srv.Close()
 			if err != nil {
 				t.Fatal(err)
@@ -143,7 +148,7 @@ func FuzzVerifierOpen(f *testing.F) {
 	f.Add([]byte(`{"encrypt":""}`), "")
 	f.Add([]byte(`null`), "x")
 	f.Fuzz(func(t *testing.T, body []byte, sig string) {
-		v := Verifier{AppID: "cli_a", VerificationToken: "tok", EncryptKey: "key"}
+		v := NewVerifier("cli_a", "tok", "key")
 		h := http.Header{}
 		h.Set("X-Lark-Request-Timestamp", "1")
 		h.Set("X-Lark-Request-Nonce", "n")
@@ -164,3 +169,47 @@ func FuzzVerifierOpen(f *testing.F) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestVerifierNoDecryptionOracle: without a valid signature, every body
+// but a url_verification with the right token gets the same 401, whether
+// it decrypts to an event, to something that is not JSON, or not at all.
+func TestVerifierNoDecryptionOracle(t *testing.T) {
+	s := feishuemu.Sender{VerificationToken: "tok", EncryptKey: "key", AppID: "cli_a"}
+	v := NewVerifier("cli_a", "tok", "key")
+	encrypted := func(plain string) []byte {
+		enc, err := s.Encrypt([]byte(plain))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := json.Marshal(map[string]string{"encrypt": enc})
+		return body
+	}
+	event, _ := json.Marshal(s.Envelope("im.message.receive_v1", map[string]any{"x": 1}))
+	bodies := map[string][]byte{
+		"event":                  encrypted(string(event)),
+		"not JSON inside":        encrypted("not json at all"),
+		"JSON array inside":      encrypted("[1,2,3]"),
+		"challenge, wrong token": encrypted(`{"type":"url_verification","token":"nope","challenge":"c"}`),
+		"not base64":             []byte(`{"encrypt":"%%%"}`),
+		"short ciphertext":       []byte(`{"encrypt":"AAAA"}`),
+	}
+	for name, body := range bodies {
+		for _, sig := range []string{"", "0000", s.Sign("2", "n", body)} { // none, wrong, for other headers
+			h := http.Header{}
+			h.Set("X-Lark-Request-Timestamp", "1")
+			h.Set("X-Lark-Request-Nonce", "n")
+			if sig != "" {
+				h.Set("X-Lark-Signature", sig)
+			}
+			if _, err := v.Open(h, body); !errors.Is(err, ErrUnauthorized) {
+				t.Errorf("%s with signature %q: %v, want ErrUnauthorized", name, sig, err)
+			}
+		}
+	}
+	// The one unsigned body that is answered.
+	h := http.Header{}
+	env, err := v.Open(h, encrypted(`{"type":"url_verification","token":"tok","challenge":"c1"}`))
+	if err != nil || env.Challenge != "c1" {
+		t.Errorf("unsigned challenge with the right token: %+v, %v", env, err)
+	}
+}

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -17,23 +16,36 @@ import (
 // MaxBody is the largest request body accepted.
 const MaxBody = 1 << 20
 
-// Bot is what the webhook hands verified events to.
+// Bot is what the receivers hand decoded events to.
 type Bot interface {
-	HandleEvent(ctx context.Context, h bot.EventHeader, event json.RawMessage) error
-	HandleCardAction(ctx context.Context, h bot.EventHeader, event json.RawMessage) (*bot.CardAnswer, error)
+	HandleMessage(ctx context.Context, msg bot.Message) error
+	HandleClick(ctx context.Context, c bot.Click) (bot.Answer, error)
 }
 
-// Webhook serves Feishu's event and card-callback requests: parse, verify,
-// hand to the bot, answer. Both paths accept both kinds, since Feishu lets
-// an app point them at one URL.
+// refusedLogsPerSecond bounds the WARN lines written for refused requests.
+const refusedLogsPerSecond = 10
+
+// Webhook serves Feishu's event and card-callback requests: verify,
+// decode, hand to the bot, answer. Both paths accept both kinds, since
+// Feishu lets an app point them at one URL.
 type Webhook struct {
-	Verifier Verifier
-	Bot      Bot
-	Log      *slog.Logger
-	Metrics  *bot.Metrics
+	verifier *Verifier
+	bot      Bot
+	log      *slog.Logger
+	metrics  *Metrics
+	limiter  *logLimiter
 }
 
-// ServeGin implements the handler for gin.
+// NewWebhook returns a Webhook; m may be nil, now is the clock of its log
+// limiter (nil: time.Now).
+func NewWebhook(v *Verifier, b Bot, log *slog.Logger, m *Metrics, now func() time.Time) *Webhook {
+	if now == nil {
+		now = time.Now
+	}
+	return &Webhook{verifier: v, bot: b, log: log, metrics: m, limiter: &logLimiter{perSecond: refusedLogsPerSecond, now: now}}
+}
+
+// ServeGin handles one request.
 func (w *Webhook) ServeGin(c *gin.Context) {
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBody))
 	if err != nil {
@@ -45,7 +57,7 @@ func (w *Webhook) ServeGin(c *gin.Context) {
 		w.fail(c, "", http.StatusBadRequest, "cannot read body", err)
 		return
 	}
-	env, err := w.Verifier.Open(c.Request.Header, body)
+	env, err := w.verifier.Open(c.Request.Header, body)
 	switch {
 	case errors.Is(err, ErrUnauthorized):
 		w.fail(c, "", http.StatusUnauthorized, "unauthorized", err)
@@ -55,60 +67,75 @@ func (w *Webhook) ServeGin(c *gin.Context) {
 		return
 	}
 	if env.IsChallenge() {
-		w.Metrics.Event("url_verification", "ok")
+		w.metrics.event("url_verification", "ok")
 		c.JSON(http.StatusOK, gin.H{"challenge": env.Challenge})
 		return
 	}
 	typ := env.Header.EventType
-	if typ == bot.EventCardAction {
-		w.cardAction(c, env)
+	switch typ {
+	case EventCardAction:
+		w.click(c, env)
+		return
+	case EventMessageReceive:
+	default:
+		// Verified, but not an event the bot acts on.
+		w.metrics.event(typ, "ignored")
+		c.JSON(http.StatusOK, gin.H{"msg": "ok"})
 		return
 	}
-	err = w.Bot.HandleEvent(c.Request.Context(), env.Header, env.Event)
+	msg, err := DecodeMessage(env.Header.EventID, env.Event)
+	if err == nil {
+		err = w.bot.HandleMessage(c.Request.Context(), msg)
+	}
 	switch {
 	case errors.Is(err, bot.ErrBusy), errors.Is(err, bot.ErrClosed):
 		c.Header("Retry-After", "15")
 		w.fail(c, typ, http.StatusServiceUnavailable, "busy; deliver again later", err)
-	case errors.Is(err, bot.ErrBadEvent):
+	case errors.Is(err, ErrBadEvent):
 		w.fail(c, typ, http.StatusBadRequest, "malformed event", err)
 	case err != nil:
 		w.fail(c, typ, http.StatusInternalServerError, "internal error", err)
 	default:
-		w.Metrics.Event(typ, "accepted")
+		w.metrics.event(typ, "accepted")
 		c.JSON(http.StatusOK, gin.H{"msg": "ok"})
 	}
 }
 
-func (w *Webhook) cardAction(c *gin.Context, env Envelope) {
-	start := time.Now()
-	ans, err := w.Bot.HandleCardAction(c.Request.Context(), env.Header, env.Event)
-	switch {
-	case errors.Is(err, bot.ErrBadEvent):
-		w.fail(c, env.Header.EventType, http.StatusBadRequest, "malformed event", err)
-		return
-	case errors.Is(err, bot.ErrClosed), errors.Is(err, bot.ErrBusy):
-		w.fail(c, env.Header.EventType, http.StatusServiceUnavailable, "busy", err)
-		return
-	case err != nil:
-		w.fail(c, env.Header.EventType, http.StatusInternalServerError, "internal error", err)
+func (w *Webhook) click(c *gin.Context, env Envelope) {
+	typ := env.Header.EventType
+	cl, err := DecodeClick(env.Header.EventID, env.Event)
+	if err != nil {
+		w.fail(c, typ, http.StatusBadRequest, "malformed event", err)
 		return
 	}
-	w.Metrics.Event(env.Header.EventType, "answered")
-	w.Log.Debug("card callback answered", "event_id", env.Header.EventID, "duration_ms", time.Since(start).Milliseconds())
-	c.JSON(http.StatusOK, ans)
+	ans, err := w.bot.HandleClick(c.Request.Context(), cl)
+	switch {
+	case errors.Is(err, bot.ErrClosed), errors.Is(err, bot.ErrBusy):
+		w.fail(c, typ, http.StatusServiceUnavailable, "busy", err)
+		return
+	case err != nil:
+		w.fail(c, typ, http.StatusInternalServerError, "internal error", err)
+		return
+	}
+	w.metrics.event(typ, "answered")
+	c.JSON(http.StatusOK, AnswerToSDK(ans))
 }
 
 // fail answers an error without saying more than the status needs: details
-// go to the log.
+// go to the log, a few lines a second at most.
 func (w *Webhook) fail(c *gin.Context, eventType string, status int, msg string, err error) {
 	if eventType == "" {
 		eventType = "unknown"
 	}
-	w.Metrics.Event(eventType, strconvStatus(status))
-	w.Log.Warn("webhook request refused", "status", status, "path", c.FullPath(), "err", err.Error())
+	w.metrics.event(eventType, http.StatusText(status))
+	if ok, suppressed := w.limiter.allow(); ok {
+		attrs := []any{"status", status, "path", c.FullPath(), "err", err.Error()}
+		if suppressed > 0 {
+			attrs = append(attrs, "suppressed_before", suppressed)
+		}
+		w.log.Warn("webhook request refused", attrs...)
+	} else {
+		w.metrics.logDropped()
+	}
 	c.AbortWithStatusJSON(status, gin.H{"msg": msg})
-}
-
-func strconvStatus(status int) string {
-	return http.StatusText(status)
 }

@@ -8,8 +8,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"okrbot/bot"
 	"okrbot/cards"
+	"okrbot/internal/feishu"
+	"okrbot/internal/okr"
 )
 
 // CheckTimeout bounds `okrbot check` as a whole.
@@ -62,14 +63,14 @@ func (a *App) Check(ctx context.Context, w io.Writer) bool {
 		fmt.Fprintln(tw, "  ID\tTYPE\tLENGTH\tFIRST MONTH\tIN WORDS")
 		for _, r := range rules {
 			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\n", r.ID, r.Type, r.Length, r.FirstMonth,
-				cards.RuleName(cards.Rule{ID: r.ID, Type: r.Type, Length: r.Length, FirstMonth: r.FirstMonth}).EN)
+				cards.RuleName(r).EN)
 		}
 		tw.Flush()
 	}
 	return ok
 }
 
-func hasRule(rules []bot.Rule, id string) bool {
+func hasRule(rules []okr.Rule, id string) bool {
 	for _, r := range rules {
 		if r.ID == id {
 			return true
@@ -80,19 +81,18 @@ func hasRule(rules []bot.Rule, id string) bool {
 
 // explain turns a check failure into one line a Feishu admin can act on.
 func explain(err error) string {
-	var apiErr *bot.APIError
-	var te *bot.TransportError
+	var e *okr.Error
 	switch {
-	case errors.Is(err, bot.ErrCredentials):
+	case errors.Is(err, feishu.ErrCredentials):
 		return "app credentials rejected: check FEISHU_APP_ID and FEISHU_APP_SECRET (" + err.Error() + ")"
-	case errors.As(err, &apiErr) && apiErr.Code == 99991672:
+	case errors.As(err, &e) && e.Answered() && e.Code == 99991672:
 		return "missing scope: grant okr:okr in the developer console and publish a new version (" + err.Error() + ")"
-	case errors.As(err, &apiErr):
-		if e, ok := cards.Lookup(apiErr.Code); ok {
-			return fmt.Sprintf("%s: %s (%s)", e.Meaning.EN, e.Advice.EN, err)
+	case errors.As(err, &e) && e.Answered():
+		if entry, ok := cards.Lookup(e.Code); ok {
+			return fmt.Sprintf("%s: %s (%s)", entry.Meaning.EN, entry.Advice.EN, err)
 		}
 		return err.Error()
-	case errors.As(err, &te), errors.Is(err, context.DeadlineExceeded):
+	case errors.As(err, &e), errors.Is(err, context.DeadlineExceeded):
 		return "Open Platform unreachable: check feishu.base_url and the network (" + err.Error() + ")"
 	}
 	return err.Error()
