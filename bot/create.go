@@ -120,7 +120,11 @@ func (b *Bot) create(ctx context.Context, req createRequest, rule okr.Rule) (car
 		}
 	}
 	if err != nil {
-		b.auditCreate(ctx, req, auditOutcome(err), err, okr.Created{})
+		outcome := auditOutcome(err)
+		if okr.ClassOf(err) == okr.ClassConflict {
+			outcome = AuditExists
+		}
+		b.auditCreate(ctx, req, outcome, err, okr.Created{})
 		var retry, show cards.Value
 		if okr.ClassOf(err).Retryable() {
 			var e *okr.Error
