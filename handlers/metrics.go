@@ -6,6 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // records nothing.
 type Metrics struct {
 	events      *prometheus.CounterVec
+	accepted    prometheus.Counter // events{type=im.message.receive_v1,result=accepted}: the hot path's, resolved once
 	connected   prometheus.Gauge
 	reconnects  prometheus.Counter
 	frames      *prometheus.CounterVec
@@ -14,7 +15,7 @@ type Metrics struct {
 
 // NewMetrics creates the instruments; Collectors hands them to a registry.
 func NewMetrics() *Metrics {
-	return &Metrics{
+	m := &Metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "okrbot_events_total", Help: "Events and callbacks received, by type and result.",
 		}, []string{"type", "result"}),
@@ -31,6 +32,8 @@ func NewMetrics() *Metrics {
 			Name: "okrbot_refused_logs_suppressed_total", Help: "Refused-request log lines not written because of the log rate limit.",
 		}),
 	}
+	m.accepted = m.events.WithLabelValues(EventMessageReceive, "accepted")
+	return m
 }
 
 // Collectors returns the instruments for registration.
@@ -39,7 +42,11 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 }
 
 func (m *Metrics) event(typ, result string) {
-	if m != nil {
+	switch {
+	case m == nil:
+	case typ == EventMessageReceive && result == "accepted":
+		m.accepted.Inc()
+	default:
 		m.events.WithLabelValues(typ, result).Inc()
 	}
 }
