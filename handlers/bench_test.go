@@ -14,7 +14,7 @@ import (
 
 // BenchmarkWebhookAck measures how long the bot takes to acknowledge a
 // signed, encrypted event over HTTP: read, verify the signature, decrypt,
-// check the token, claim the message id, queue. Spec §3 allows 0.5 s.
+// check the token, claim the message id, queue. docs/contract.md §3 allows 0.5 s.
 // The events are group messages that do not mention the bot, so the queued
 // work is light and the queue never fills.
 //

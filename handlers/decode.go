@@ -17,15 +17,51 @@ import (
 // ErrBadEvent reports an event body that cannot be read.
 var ErrBadEvent = errors.New("malformed event")
 
+// wireMessage is the part of im.message.receive_v1 the bot reads, in the
+// SDK's field names: decoding only these keeps the ack path lean.
+type wireMessage struct {
+	Sender struct {
+		SenderID struct {
+			OpenID *string `json:"open_id"`
+		} `json:"sender_id"`
+		SenderType *string `json:"sender_type"`
+	} `json:"sender"`
+	Message *struct {
+		MessageID   *string `json:"message_id"`
+		ChatID      *string `json:"chat_id"`
+		ChatType    *string `json:"chat_type"`
+		MessageType *string `json:"message_type"`
+		Content     *string `json:"content"`
+		CreateTime  *string `json:"create_time"`
+		Mentions    []struct {
+			Key *string `json:"key"`
+			ID  struct {
+				OpenID *string `json:"open_id"`
+			} `json:"id"`
+		} `json:"mentions"`
+	} `json:"message"`
+}
+
 // DecodeMessage reads the body of an im.message.receive_v1 event into the
-// bot's Message. Both receivers use it: the webhook on the raw body, the
-// long connection through MessageFromSDK.
+// bot's Message, as the webhook receives it.
 func DecodeMessage(eventID string, raw json.RawMessage) (bot.Message, error) {
-	var data larkim.P2MessageReceiveV1Data
-	if err := json.Unmarshal(raw, &data); err != nil {
+	var w wireMessage
+	if err := json.Unmarshal(raw, &w); err != nil {
 		return bot.Message{}, fmt.Errorf("%w: %w", ErrBadEvent, err)
 	}
-	return MessageFromSDK(eventID, &data)
+	if w.Message == nil || w.Sender.SenderType == nil {
+		return bot.Message{}, fmt.Errorf("%w: message or sender missing", ErrBadEvent)
+	}
+	m := w.Message
+	data := &larkim.P2MessageReceiveV1Data{
+		Sender: &larkim.EventSender{SenderId: &larkim.UserId{OpenId: w.Sender.SenderID.OpenID}, SenderType: w.Sender.SenderType},
+		Message: &larkim.EventMessage{MessageId: m.MessageID, ChatId: m.ChatID, ChatType: m.ChatType,
+			MessageType: m.MessageType, Content: m.Content, CreateTime: m.CreateTime},
+	}
+	for _, mn := range m.Mentions {
+		data.Message.Mentions = append(data.Message.Mentions, &larkim.MentionEvent{Key: mn.Key, Id: &larkim.UserId{OpenId: mn.ID.OpenID}})
+	}
+	return MessageFromSDK(eventID, data)
 }
 
 // MessageFromSDK turns the SDK's decoded message event into the bot's

@@ -30,6 +30,10 @@ type LongConnConfig struct {
 	// Options are extra options for the SDK's client (tests pass a dialer
 	// or an HTTP client).
 	Options []larkws.ClientOption
+	// RetryAfter is how long Run waits before it starts over when the SDK's
+	// client has stopped for good (bad credentials, too many connections);
+	// default a minute.
+	RetryAfter time.Duration
 }
 
 // LongConn is the long-connection receiver (feishu.mode = "websocket";
@@ -40,12 +44,14 @@ type LongConnConfig struct {
 // it could not (busy, store down), so that Feishu sends it again.
 type LongConn struct {
 	cfg       LongConnConfig
-	client    *larkws.Client
+	opts      []larkws.ClientOption
 	connected atomic.Bool
 	everUp    atomic.Bool
+	stop      chan struct{} // closed by Close
 
 	mu      sync.Mutex
 	closed  bool
+	client  *larkws.Client // of the current run
 	stopRun context.CancelFunc
 }
 
@@ -60,7 +66,10 @@ func NewLongConn(cfg LongConnConfig) *LongConn {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	l := &LongConn{cfg: cfg}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = time.Minute
+	}
+	l := &LongConn{cfg: cfg, stop: make(chan struct{})}
 	d := dispatcher.NewEventDispatcher("", "").
 		OnP2MessageReceiveV1(l.onMessage).
 		OnP2CardActionTrigger(l.onClick)
@@ -83,7 +92,7 @@ func NewLongConn(cfg LongConnConfig) *LongConn {
 		}),
 		larkws.WithOnError(func(err error) { cfg.Log.Warn("long connection error", "err", err.Error()) }),
 	}
-	l.client = larkws.NewClient(cfg.AppID, cfg.AppSecret, append(opts, cfg.Options...)...)
+	l.opts = append(opts, cfg.Options...)
 	return l
 }
 
@@ -103,9 +112,10 @@ func (l *LongConn) Connected() bool { return l.connected.Load() }
 
 // Run connects and keeps the connection, reconnecting with the platform's
 // backoff, until ctx ends or Close is called. A client error the SDK will
-// not retry (bad credentials, too many connections) is logged, and Run
-// tries again a minute later: a bot without a connection is of no use,
-// and /readyz says so meanwhile.
+// not retry (bad credentials, a refused handshake, too many connections)
+// stops its client for good; Run logs it and starts over with a new client
+// after LongConnConfig.RetryAfter (a minute): a bot without a connection
+// is of no use, and /readyz says so meanwhile.
 func (l *LongConn) Run(ctx context.Context) {
 	for {
 		l.mu.Lock()
@@ -114,20 +124,28 @@ func (l *LongConn) Run(ctx context.Context) {
 			return
 		}
 		rctx, cancel := context.WithCancel(ctx)
-		l.stopRun = cancel
+		// The SDK's client cannot be started again once it has stopped
+		// after being connected: each run gets a client of its own.
+		client := larkws.NewClient(l.cfg.AppID, l.cfg.AppSecret, l.opts...)
+		l.client, l.stopRun = client, cancel
 		l.mu.Unlock()
-		err := l.client.Start(rctx)
+		err := client.Start(rctx)
 		cancel()
 		l.connected.Store(false)
 		l.cfg.Metrics.setConnected(false)
 		if ctx.Err() != nil || l.isClosed() {
 			return
 		}
-		l.cfg.Log.Error("long connection stopped; trying again in a minute", "err", fmt.Sprint(err))
+		l.cfg.Log.Error("long connection stopped; trying again later", "err", fmt.Sprint(err), "retry_in", l.cfg.RetryAfter.String())
+		t := time.NewTimer(l.cfg.RetryAfter)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case <-time.After(time.Minute):
+		case <-l.stop:
+			t.Stop()
+			return
+		case <-t.C:
 		}
 	}
 }
@@ -140,13 +158,18 @@ func (l *LongConn) isClosed() bool {
 
 // Close closes the connection at once and opens no new one (SIGTERM:
 // events then stay with Feishu, which delivers them to another replica or
-// again later).
+// again later). It does not wait for Run to return.
 func (l *LongConn) Close() {
 	l.mu.Lock()
-	l.closed = true
-	stop := l.stopRun
+	if !l.closed {
+		l.closed = true
+		close(l.stop)
+	}
+	client, stop := l.client, l.stopRun
 	l.mu.Unlock()
-	l.client.Close()
+	if client != nil {
+		client.Close()
+	}
 	if stop != nil {
 		stop()
 	}

@@ -14,7 +14,7 @@ import (
 	"okrbot/internal/feishuemu"
 )
 
-// The test vector of protocol.md §1.5 and §1.6 (from the Feishu docs and
+// The test vector of docs/feishu.md §1.5 and §1.6 (from the Feishu docs and
 // the SDK).
 const (
 	vectorKey     = "demoEncryptKey123"

@@ -27,6 +27,9 @@ import (
 // RequestTimeout bounds every Open Platform request.
 const RequestTimeout = 10 * time.Second
 
+// wsOrderWindow is the bot's OrderWindow on the long connection.
+const wsOrderWindow = 10 * time.Millisecond
+
 // UnreachableAfter is how long the Open Platform may go without answering
 // before /readyz says so.
 const UnreachableAfter = time.Minute
@@ -116,6 +119,13 @@ func New(cfg config.Config, o Options) (*App, error) {
 	}
 
 	platform := feishu.NewClient(client, tokens, timeout, fm)
+	var orderWindow time.Duration
+	if cfg.Feishu.Mode == config.ModeWebSocket {
+		// The SDK's client runs each frame in its own goroutine: a chat's
+		// first command waits this long for earlier ones overtaken on the
+		// way, so that the chat's commands run in the order sent.
+		orderWindow = wsOrderWindow
+	}
 	b := bot.New(bot.Settings{
 		Operators:     cfg.Access.Operators,
 		Chats:         cfg.Access.Chats,
@@ -123,6 +133,7 @@ func New(cfg config.Config, o Options) (*App, error) {
 		MaxMessageAge: cfg.Bot.MaxMessageAge,
 		ButtonKey:     buttonKey(cfg.Feishu.AppSecret),
 		Location:      cfg.OKR.Location,
+		OrderWindow:   orderWindow,
 		Workers:       o.Workers,
 	}, bot.Deps{
 		Periods: platform, Messenger: platform, Identity: platform, Store: st, Audit: audit,
