@@ -198,7 +198,7 @@ func (b *Bot) HandleMessage(ctx context.Context, msg Message) error {
 // remembered of it: a message from an app, from a chat the bot does not
 // serve, or a group message that does not mention the bot is dropped
 // here. Not knowing its own open_id, the bot cannot tell; it then answers
-// ErrBusy so that Feishu delivers the message again (spec §7).
+// ErrBusy so that Feishu delivers the message again (docs/contract.md §7).
 func (b *Bot) addressed(ctx context.Context, msg Message) (bool, error) {
 	if msg.SenderType != "user" {
 		return false, nil

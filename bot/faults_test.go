@@ -34,7 +34,10 @@ func TestFaultConnectionResetOnCreate(t *testing.T) {
 	env.Emu.Inject(feishuemu.Fault{API: feishuemu.APICreatePeriod, Hangup: true})
 	d := env.Say(t, "/newperiod 2022-01 "+monthly)
 	reply := env.ReplyTo(t, d.MessageID)
-	testkit.MustSay(t, reply.Card, "Network error")
+	testkit.MustSay(t, reply.Card, "Network error", "Create period 2022-01 failed")
+	if text := testkit.Text(reply.Card); strings.Contains(text, "create_period") {
+		t.Errorf("the card shows an internal API name:\n%s", text)
+	}
 	if len(feishuemu.ButtonValues(reply.Card)) != 1 {
 		t.Errorf("want a Retry button, have %v", feishuemu.ButtonValues(reply.Card))
 	}

@@ -13,7 +13,7 @@ import (
 
 // ruleCache keeps the tenant's rules for a few minutes: the cards name a
 // rule in words, typed rule ids and button values are checked against
-// them. Concurrent callers on a cold cache share one request (spec §6).
+// them. Concurrent callers on a cold cache share one request (docs/contract.md §6).
 type ruleCache struct {
 	okr   Periods
 	ttl   time.Duration

@@ -30,7 +30,7 @@ type statusTarget struct {
 }
 
 // askStatusChange answers a typed status command: the change applies to the
-// whole tenant, so it first asks to confirm (spec §4).
+// whole tenant, so it first asks to confirm (docs/contract.md §4).
 func (b *Bot) askStatusChange(ctx context.Context, req request, to okr.Status) (cards.Card, result) {
 	t := statusTarget{Operator: req.msg.SenderOpenID, ChatID: req.msg.ChatID, Source: req.msg.MessageID,
 		EventID: req.msg.EventID, To: to}

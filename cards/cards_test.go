@@ -181,7 +181,7 @@ func TestEncode(t *testing.T) {
 	}
 }
 
-// specCodes is the Create Period API table of spec §5.
+// specCodes is the Create Period API table of docs/contract.md §5.
 var specCodes = []struct {
 	http, code int
 	meaning    string

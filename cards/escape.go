@@ -9,7 +9,7 @@ import (
 
 // EscapeMarkdown makes untrusted text safe to place inside a card's markdown:
 // the characters that are live syntax in Feishu markdown are written as HTML
-// entities (protocol §4.7), so the text cannot produce a mention (<at>), a tag
+// entities (docs/feishu.md §4.7), so the text cannot produce a mention (<at>), a tag
 // (<font>, <a>, <link>, …), a link [x](y), an emoji :CODE:, emphasis, code,
 // a heading, a quote or a table. Control characters and line breaks (U+2028/9 too)
 // become spaces (the result is one line), Unicode format characters (bidi

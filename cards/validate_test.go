@@ -17,7 +17,7 @@ var (
 	templates   = map[string]bool{"blue": true, "wathet": true, "turquoise": true, "green": true, "yellow": true,
 		"orange": true, "red": true, "carmine": true, "violet": true, "purple": true, "indigo": true, "grey": true, "default": true}
 	textTags = map[string]bool{"plain_text": true, "lark_md": true, "markdown": true}
-	// buttonTypes and buttonSizes are the values JSON 2.0 takes (protocol §4.4).
+	// buttonTypes and buttonSizes are the values JSON 2.0 takes (docs/feishu.md §4.4).
 	buttonTypes = map[string]bool{"default": true, "primary": true, "danger": true, "text": true, "primary_text": true,
 		"danger_text": true, "primary_filled": true, "danger_filled": true, "laser": true}
 	buttonSizes = map[string]bool{"tiny": true, "small": true, "medium": true, "large": true}
@@ -25,7 +25,7 @@ var (
 	liveInjections = []string{"<at id=all", "<at ids", "<a ", "<font", "<link", "](", ":DONE:", "<person", "http://evil"}
 )
 
-// maxComponents is Feishu's limit on the components of one card (protocol §4.3).
+// maxComponents is Feishu's limit on the components of one card (docs/feishu.md §4.3).
 const maxComponents = 200
 
 // decode encodes c and parses it back, failing the test on any error.

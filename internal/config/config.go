@@ -98,7 +98,7 @@ type Config struct {
 	}
 }
 
-// Default returns the configuration with every default of spec §2 filled in
+// Default returns the configuration with every default of docs/contract.md §2 filled in
 // (from the keys table, fields in load.go), OKR.Location included. The
 // required Feishu credentials are left empty, so it does not validate as is.
 func Default() Config {

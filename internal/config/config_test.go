@@ -99,7 +99,7 @@ func TestDefault(t *testing.T) {
 }
 
 func TestKeys(t *testing.T) {
-	// Spec §2, row by row.
+	// docs/contract.md §2, row by row.
 	want := []Key{
 		{"server.addr", "OKRBOT_ADDR", "127.0.0.1:8080", ""},
 		{"server.event_path", "", "/webhook/event", ""},

@@ -61,7 +61,7 @@ func (f field) set(c *Config, text string) error {
 	return nil
 }
 
-// fields is the keys table: every key of spec §2 with its environment
+// fields is the keys table: every key of docs/contract.md §2 with its environment
 // variable, its default and whether it is required, in the order of the
 // contract's table. Load, Default, Validate's required checks, Keys and the
 // documentation tests all read it.
@@ -114,7 +114,7 @@ type Key struct {
 	Required string
 }
 
-// Keys returns every configuration key of spec §2 with its environment
+// Keys returns every configuration key of docs/contract.md §2 with its environment
 // variable, default and requirement, in the order of the contract's table.
 func Keys() []Key {
 	fs := fields()

@@ -18,7 +18,7 @@ type Backoff struct {
 }
 
 // DefaultBackoff suits reads, replies and token fetches: three calls within
-// about 30 s (spec §7).
+// about 30 s (docs/contract.md §7).
 func DefaultBackoff() Backoff {
 	return Backoff{Attempts: 3, Base: 500 * time.Millisecond, Max: 10 * time.Second, Budget: 30 * time.Second}
 }

@@ -299,7 +299,7 @@ func (p *Client) UpdateCard(ctx context.Context, updateToken string, card cards.
 }
 
 // BotOpenID returns the bot's own open_id, asking the Open Platform once:
-// concurrent callers on a cold start share one request (spec §6).
+// concurrent callers on a cold start share one request (docs/contract.md §6).
 func (p *Client) BotOpenID(ctx context.Context) (string, error) {
 	p.mu.Lock()
 	id := p.botOpenID

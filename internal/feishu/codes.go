@@ -27,7 +27,7 @@ func Classify(httpStatus, code int) okr.Class {
 	switch code {
 	case CodeTokenInvalid, CodeAppTokenInvalid, CodeTokenMalformed:
 		// The token was refused before the call ran: fetch a new token and
-		// call once more (spec §6).
+		// call once more (docs/contract.md §6).
 		return okr.ClassTokenInvalid
 	case CodeRateLimited:
 		return okr.ClassRateLimited

@@ -85,7 +85,7 @@ func (e *Emulator) hasAnyScopeLocked(scopes ...string) bool {
 }
 
 // requiredScopes lists, per API, the scopes of which the app needs any one
-// (protocol §4, §6). Reading OKR data accepts okr:okr:readonly too, but that
+// (docs/feishu.md §4, §6). Reading OKR data accepts okr:okr:readonly too, but that
 // scope is not granted by default, so revoking okr:okr blocks every OKR API.
 func requiredScopes(api string) []string {
 	switch api {
@@ -162,7 +162,7 @@ func (e *Emulator) handleToken(req *request) answer {
 	now := e.now()
 	ttl := e.opts.TokenTTL
 	cur := e.current
-	// Feishu's rule (§5.2), scaled: the same token while at least a quarter
+	// Feishu's rule (docs/feishu.md §5.2), scaled: the same token while at least a quarter
 	// of the lifetime remains, else a new one; the old one lives on until
 	// its own expiry.
 	if cur == nil || cur.revoked || cur.expires.Sub(now) < ttl/4 {
@@ -193,7 +193,7 @@ func (e *Emulator) Tokens() []string {
 }
 
 // handleBotInfo serves GET /open-apis/bot/v3/info; the payload is under a
-// top-level "bot" (protocol §2.5).
+// top-level "bot" (docs/feishu.md §2.5).
 func (e *Emulator) handleBotInfo(req *request) answer {
 	if a := e.authorize(req); a != nil {
 		return *a

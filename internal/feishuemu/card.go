@@ -15,7 +15,7 @@ const MaxCardBytes = 30 * 1024
 const MaxTextBytes = 150 * 1024
 
 // CardError is why a card was refused, in the terms of Feishu's
-// "Failed to create card content, ext=ErrCode: ..." message (protocol §4.6).
+// "Failed to create card content, ext=ErrCode: ..." message (docs/feishu.md §4.6).
 type CardError struct {
 	ErrCode int    // 200621 parse error / unknown property, 200861 unsupported tag
 	Path    string // "ROOT -> body -> elements -> [3](tag: note)"

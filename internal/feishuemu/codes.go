@@ -43,7 +43,7 @@ const (
 )
 
 // codeInfo returns the HTTP status and documented msg of a Feishu code
-// (protocol §5.3, §6.6, §3.6, §4.1, §7). Unknown codes answer HTTP 400.
+// (docs/feishu.md §5.3, §6.6, §3.6, §4.1, §7). Unknown codes answer HTTP 400.
 func codeInfo(code int) (int, string) {
 	switch code {
 	case 0:

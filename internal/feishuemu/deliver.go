@@ -113,7 +113,7 @@ func unionID(openID string) string {
 var ErrNoEndpoint = errors.New("feishuemu: no bot endpoint; call SetBotEndpoints")
 
 // PostMessage records a user message and delivers im.message.receive_v1
-// (schema 2.0, protocol §2.3/§2.4) to the event URL, signed and encrypted
+// (schema 2.0, docs/feishu.md §2.3/§2.4) to the event URL, signed and encrypted
 // as configured, or in DeliveryWebSocket mode as plain JSON over one of the
 // bot's long connections (no connection is a failed push). The error
 // reports a transport failure or a missing URL; a non-200 answer is not an
@@ -266,7 +266,7 @@ func (e *Emulator) newUserMessageLocked(um UserMessage) *message {
 	return m
 }
 
-// skipReasonLocked applies Feishu's delivery rules (protocol §2.1): which
+// skipReasonLocked applies Feishu's delivery rules (docs/feishu.md §2.1): which
 // messages reach the bot depends on the app's scopes.
 func (e *Emulator) skipReasonLocked(m *message) string {
 	mentionsBot := false

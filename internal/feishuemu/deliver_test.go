@@ -202,7 +202,7 @@ func TestChallenge(t *testing.T) {
 }
 
 func TestSenderVectors(t *testing.T) {
-	// Protocol §1.5/§1.6 vectors: fixed IV ciphertext and its signature.
+	// docs/feishu.md §1.5/§1.6 vectors: fixed IV ciphertext and its signature.
 	plain := `{"challenge":"c5f1e2a0-0b1d-4e55-9d3e-1a2b3c4d5e6f","token":"demoVerifyToken456","type":"url_verification"}`
 	enc, err := encryptWithIV(testEncryptKey, []byte("0123456789abcdef"), []byte(plain))
 	want := "MDEyMzQ1Njc4OWFiY2RlZkiB13Xl0n4jTDQkOq6lca4y9422CwXU/z+lkde2WpApqW3Pj7R3MQJZ1FJYM/FIH++NtSNEF+5dluxWI5Nvogu9m4HoiQvUB3s87atPKf8Ryeg9XLtGjwtztnPO6u6dcHbAve73raftD+34rTrbIeQ="

@@ -54,7 +54,7 @@ type cardToken struct {
 	uses      int
 }
 
-// Card update token limits (protocol §3.6).
+// Card update token limits (docs/feishu.md §3.6).
 const (
 	CardTokenTTL  = 30 * time.Minute
 	CardTokenUses = 2
@@ -211,7 +211,7 @@ func parseCardContent(req *request, content string) (map[string]any, *answer) {
 	return card, nil
 }
 
-// messageData is the "data" of a reply/send answer (protocol §4.1).
+// messageData is the "data" of a reply/send answer (docs/feishu.md §4.1).
 func (e *Emulator) messageData(m *message) map[string]any {
 	d := map[string]any{
 		"message_id":  m.ID,

@@ -274,7 +274,7 @@ func mustInt(t *testing.T, s string) int64 {
 	return n
 }
 
-// TestPatchPeriodStatusesAndFaults covers protocol §6.4/§6.6: status 1
+// TestPatchPeriodStatusesAndFaults covers docs/feishu.md §6.4/§6.6: status 1
 // normal, 2 invalid, 3 hidden; anything else 1001001; an unknown id
 // 1001004; no permission and a too-low edition as injected faults (403);
 // a missing okr:okr scope 99991672.

@@ -1,6 +1,6 @@
 package feishuemu
 
-// The long connection (长连接, protocol §11): instead of pushing events and
+// The long connection (长连接, docs/feishu.md §11): instead of pushing events and
 // card callbacks to the bot's URLs, Feishu hands the bot a WebSocket URL at
 // POST /callback/ws/endpoint and sends every message as protobuf data frames
 // over the connection the bot opened; the bot answers each with an ACK frame.
