@@ -273,8 +273,11 @@ func (b *Bot) createSpan(ctx context.Context, req spanRequest) (cards.Card, resu
 	if todo == 0 {
 		todo = spanMask(len(starts))
 	}
+	// A retry leaves out what an earlier run made or found; a span run
+	// from the rule picker (also a click, Attempt 1) does every month.
+	retry := req.Attempt > 0 && (req.Created != 0 || todo != spanMask(len(starts)))
 	var earlier map[okr.Month]okr.Period
-	if req.Attempt > 0 {
+	if retry {
 		earlier = b.periodsByStart(ctx, req.Rule)
 	}
 	items := make([]cards.SpanItem, len(starts))
@@ -338,9 +341,12 @@ func (b *Bot) createSpan(ctx context.Context, req spanRequest) (cards.Card, resu
 		s.Retry = b.buttons.value(buttonValue{Op: opSpan, Chat: req.ChatID, Source: req.Source, Month: req.First.String(),
 			Last: req.Last.String(), Rule: req.Rule.ID, Attempt: req.Attempt + 1, Failed: failedMask, Created: createdMask})
 	}
-	if req.Attempt > 0 {
+	if retry {
 		n := bitsSet(todo)
 		s.Note = cards.Text{ZH: fmt.Sprintf("已重试上次失败的 %d 个周期。", n), EN: fmt.Sprintf("Retried the %d periods that failed.", n)}
+		if n == 1 {
+			s.Note.EN = "Retried the period that failed."
+		}
 	}
 	return cards.SpanSummary(s), r
 }
