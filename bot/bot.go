@@ -236,8 +236,10 @@ func (b *Bot) Shutdown(ctx context.Context) error {
 		err = errors.Join(err, ctx.Err())
 	}
 	if err != nil {
-		// Cut short what still runs, then answer what never ran; both
-		// reply on contexts of their own (abandonWait).
+		// Nothing waiting may start now; cut short what still runs, then
+		// answer what never ran. Both reply on contexts of their own
+		// (abandonWait).
+		b.queue.Stop()
 		b.cancel()
 		b.queue.Abandon()
 		<-done

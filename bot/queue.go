@@ -211,13 +211,18 @@ func (q *Queue) Close(ctx context.Context) error {
 	}
 }
 
+// Stop makes every job not yet started be abandoned instead of run.
+func (q *Queue) Stop() {
+	q.mu.Lock()
+	q.abandoned = true
+	q.mu.Unlock()
+}
+
 // Abandon, after Close gave up waiting, answers for every job that has not
 // started (its abandon runs instead of run) and waits until the queue is
 // empty and the workers have exited.
 func (q *Queue) Abandon() {
-	q.mu.Lock()
-	q.abandoned = true
-	q.mu.Unlock()
+	q.Stop()
 	<-q.idle
 	q.closeOnce.Do(func() { close(q.ready) })
 	q.wg.Wait()
