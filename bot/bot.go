@@ -27,7 +27,7 @@ type Periods interface {
 	CreatePeriod(ctx context.Context, ruleID string, month okr.Month) (okr.Created, error)
 	ListRules(ctx context.Context) ([]okr.Rule, error)
 	ListPeriods(ctx context.Context, limit int) ([]okr.Period, bool, error)
-	PatchPeriod(ctx context.Context, periodID string, status okr.Status) error
+	PatchPeriod(ctx context.Context, periodID string, status okr.Status) (logID string, err error)
 }
 
 // Messenger sends and updates the bot's cards.

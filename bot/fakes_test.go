@@ -143,7 +143,7 @@ func (f *fakePeriods) ListPeriods(_ context.Context, limit int) ([]okr.Period, b
 	return out, false, nil
 }
 
-func (f *fakePeriods) PatchPeriod(_ context.Context, periodID string, status okr.Status) error {
+func (f *fakePeriods) PatchPeriod(_ context.Context, periodID string, status okr.Status) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.patches = append(f.patches, patchCall{Period: periodID, Status: status})
@@ -151,16 +151,16 @@ func (f *fakePeriods) PatchPeriod(_ context.Context, periodID string, status okr
 		err := f.patchErrs[0]
 		f.patchErrs = f.patchErrs[1:]
 		if err != nil {
-			return err
+			return "", err
 		}
 	}
 	for i := range f.periods {
 		if f.periods[i].ID == periodID {
 			f.periods[i].Status = status
-			return nil
+			return "log-patch", nil
 		}
 	}
-	return &okr.Error{API: "patch_period", Code: 1001002, Class: okr.ClassNotFound}
+	return "", &okr.Error{API: "patch_period", Code: 1001004, Class: okr.ClassNotFound}
 }
 
 // setPeriods replaces the tenant's periods.

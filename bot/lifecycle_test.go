@@ -861,9 +861,7 @@ func TestLifecycleAudit(t *testing.T) {
 		if w.command == "newperiod" && (len(r.Args) != 2 || r.Args[1] != quarterly) {
 			t.Errorf("record %d args %v, want [month rule]", i, r.Args)
 		}
-		// A successful PATCH's log id does not reach the bot (PatchPeriod
-		// returns only an error), so "changed" records carry none yet.
-		if (w.outcome == "created" || w.code != 0) && r.LogID == "" {
+		if (w.outcome == "created" || w.outcome == "changed" || w.code != 0) && r.LogID == "" {
 			t.Errorf("record %d lacks Feishu's log id: %+v", i, r)
 		}
 	}

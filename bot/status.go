@@ -122,12 +122,13 @@ func (b *Bot) changeStatus(ctx context.Context, c Click, bv buttonValue) (cards.
 		b.write(ctx, rec, nil)
 		return cards.StatusUnchanged(change), result{outcome: "unchanged"}
 	}
-	if err := b.okr.PatchPeriod(ctx, p.ID, bv.Status); err != nil {
+	logID, err := b.okr.PatchPeriod(ctx, p.ID, bv.Status)
+	if err != nil {
 		rec.Outcome = auditOutcome(err)
 		b.write(ctx, rec, err)
 		return failureCard(action, err, nil, nil), failed(err)
 	}
-	rec.Outcome = AuditChanged
+	rec.Outcome, rec.LogID = AuditChanged, logID
 	b.write(ctx, rec, nil)
 	b.metrics.statusChanged()
 	b.log.Info("period status changed", "period_id", p.ID, "old_status", rec.OldStatus, "new_status", rec.NewStatus,

@@ -46,8 +46,10 @@ func (nopPlatform) CreatePeriod(context.Context, string, okr.Month) (okr.Created
 func (nopPlatform) ListRules(context.Context) ([]okr.Rule, error) {
 	return []okr.Rule{{ID: "1", Type: "month", Length: 1, FirstMonth: 1}}, nil
 }
-func (nopPlatform) ListPeriods(context.Context, int) ([]okr.Period, bool, error) { return nil, false, nil }
-func (nopPlatform) PatchPeriod(context.Context, string, okr.Status) error        { return nil }
+func (nopPlatform) ListPeriods(context.Context, int) ([]okr.Period, bool, error) {
+	return nil, false, nil
+}
+func (nopPlatform) PatchPeriod(context.Context, string, okr.Status) (string, error) { return "", nil }
 func (nopPlatform) Reply(context.Context, string, string, cards.Card) (string, error) {
 	return "om_reply", nil
 }

@@ -219,18 +219,22 @@ func (p *Client) ListPeriods(ctx context.Context, limit int) (periods []okr.Peri
 	}
 }
 
-// PatchPeriod sets a period's status (1 normal, 2 invalid, 3 hidden). Like
-// a create it is not repeated automatically.
-func (p *Client) PatchPeriod(ctx context.Context, periodID string, status okr.Status) error {
+// PatchPeriod sets a period's status (1 normal, 2 invalid, 3 hidden) and
+// returns Feishu's log id of the change, for the audit. Like a create it is
+// not repeated automatically.
+func (p *Client) PatchPeriod(ctx context.Context, periodID string, status okr.Status) (string, error) {
 	req := larkokr.NewPatchPeriodReqBuilder().PeriodId(periodID).Body(larkokr.NewPatchPeriodReqBodyBuilder().
 		Status(int(status)).Build()).Build()
-	return p.once(ctx, apiPatchPeriod, func(ctx context.Context, tok larkcore.RequestOptionFunc) (*larkcore.ApiResp, larkcore.CodeError, error) {
+	var logID string
+	err := p.once(ctx, apiPatchPeriod, func(ctx context.Context, tok larkcore.RequestOptionFunc) (*larkcore.ApiResp, larkcore.CodeError, error) {
 		resp, err := p.client.Okr.V1.Period.Patch(ctx, req, tok)
 		if err != nil {
 			return nil, larkcore.CodeError{}, err
 		}
+		logID = resp.LogId()
 		return resp.ApiResp, resp.CodeError, nil
 	})
+	return logID, err
 }
 
 func msTime(s string) time.Time {
