@@ -29,20 +29,7 @@ func TestAuditTrail(t *testing.T) {
 	env.Say(t, "/periods") // reading is not audited
 	env.Settle(t)
 
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var recs []bot.AuditRecord
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var r bot.AuditRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("audit line %q: %v", sc.Text(), err)
-		}
-		recs = append(recs, r)
-	}
+	recs := readAudit(t, path)
 	want := []struct{ operator, outcome, via, month string }{
 		{testkit.Operator, "created", "message", "2022-01"},
 		{testkit.Stranger, "refused", "message", "2022-02"},
@@ -92,4 +79,24 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	if strings.Contains(logs, `"t-`) || strings.Contains(logs, "Bearer") {
 		t.Error("a tenant token is in the logs")
 	}
+}
+
+// readAudit returns the audit records written to path.
+func readAudit(t *testing.T, path string) []bot.AuditRecord {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var recs []bot.AuditRecord
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var r bot.AuditRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("audit line %q: %v", sc.Text(), err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
 }

@@ -105,14 +105,9 @@ func (b *Bot) clickManage(ctx context.Context, c Click, bv buttonValue) Answer {
 			fmt.Sprintf("只有 OKR 操作员可以变更周期状态。你的 open_id：%s", c.Operator),
 			fmt.Sprintf("Only OKR operators may change a period's status. Your open_id: %s", c.Operator))
 	}
-	p, ok, err := b.findByID(ctx, bv.Period)
-	switch {
-	case err != nil:
-		b.logClick(c, bv.Op, "failed", err)
-		return toast("error", "暂时查不到这个周期，请稍后再按。", "Couldn't look the period up just now; press again later.")
-	case !ok:
-		b.logClick(c, bv.Op, "no_such_period", nil)
-		return toast("error", "这个周期已不存在。", "That period no longer exists.")
+	p, refusal, ok := b.clickedPeriod(ctx, c, bv)
+	if !ok {
+		return refusal
 	}
 	values := map[okr.Status]cards.Value{}
 	for _, to := range []okr.Status{okr.StatusInvalid, okr.StatusHidden, okr.StatusNormal} {
@@ -130,16 +125,26 @@ func (b *Bot) clickManage(ctx context.Context, c Click, bv buttonValue) Answer {
 	return toast("info", "可执行的操作已发送在下方。", "What you can do with it is below.")
 }
 
-// clickAskConfirm turns a chosen period (or status) into the confirmation.
-func (b *Bot) clickAskConfirm(ctx context.Context, c Click, bv buttonValue) Answer {
+// clickedPeriod looks up the period a button names; when it can't be had
+// it returns the answer that says why.
+func (b *Bot) clickedPeriod(ctx context.Context, c Click, bv buttonValue) (okr.Period, Answer, bool) {
 	p, ok, err := b.findByID(ctx, bv.Period)
 	switch {
 	case err != nil:
 		b.logClick(c, bv.Op, "failed", err)
-		return toast("error", "暂时查不到这个周期，请稍后再按。", "Couldn't look the period up just now; press again later.")
+		return p, toast("error", "暂时查不到这个周期，请稍后再按。", "Couldn't look the period up just now; press again later."), false
 	case !ok:
 		b.logClick(c, bv.Op, "no_such_period", nil)
-		return withCard(cards.NoSuchPeriod(bv.Period), "error", "周期不存在", "No such period")
+		return p, withCard(cards.NoSuchPeriod(bv.Period), "error", "周期不存在", "No such period"), false
+	}
+	return p, Answer{}, true
+}
+
+// clickAskConfirm turns a chosen period (or status) into the confirmation.
+func (b *Bot) clickAskConfirm(ctx context.Context, c Click, bv buttonValue) Answer {
+	p, refusal, ok := b.clickedPeriod(ctx, c, bv)
+	if !ok {
+		return refusal
 	}
 	t := statusTarget{Operator: c.Operator, ChatID: c.ChatID, Source: bv.Source, EventID: c.EventID, To: bv.Status}
 	card, r := b.confirmCard(t, p)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,26 +21,6 @@ import (
 
 // The second round of hardening (README, "Hardening"): each test names the
 // failure it guards against.
-
-// readAudit returns the audit records written to path.
-func readAudit(t *testing.T, path string) []bot.AuditRecord {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var recs []bot.AuditRecord
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var r bot.AuditRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("audit line %q: %v", sc.Text(), err)
-		}
-		recs = append(recs, r)
-	}
-	return recs
-}
 
 // SIGTERM under load: every acknowledged command gets a reply before the
 // bot stops (its outcome, or "not run"), and the audit matches what was

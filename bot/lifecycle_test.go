@@ -1,9 +1,7 @@
 package bot_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"okrbot/bot"
 	"okrbot/cards"
 	"okrbot/internal/config"
 	"okrbot/internal/feishuemu"
@@ -772,25 +769,6 @@ func TestLifecyclePeriodsListLeadsToConfirmation(t *testing.T) {
 	}
 }
 
-func lcAudit(t *testing.T, path string) []bot.AuditRecord {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var recs []bot.AuditRecord
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var r bot.AuditRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("audit line %q: %v", sc.Text(), err)
-		}
-		recs = append(recs, r)
-	}
-	return recs
-}
-
 func TestLifecycleAudit(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
 	env := testkit.New(t, testkit.WithConfig(func(c *config.Config) { c.Audit.Path = path }))
@@ -839,7 +817,7 @@ func TestLifecycleAudit(t *testing.T) {
 		{"restoreperiod", "refused", "button", byStart["2023-01"], byStart["2023-01"], 0, "", ""},
 		{"restoreperiod", "failed", "button", byStart["2023-01"], byStart["2023-01"], 1001002, "invalid", "normal"},
 	}
-	recs := lcAudit(t, path)
+	recs := readAudit(t, path)
 	if len(recs) != len(wants) {
 		for _, r := range recs {
 			t.Logf("%+v", r)

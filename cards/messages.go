@@ -2,6 +2,7 @@ package cards
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -27,37 +28,24 @@ type CommandHelp struct {
 // literally.
 func code(s string) string { return "`" + s + "`" }
 
-func codes(ss []string) string {
-	out := ""
+// codes lists ss as code spans, joined as each language writes a list.
+func codes(ss []string) Text {
+	spans := make([]string, len(ss))
 	for i, s := range ss {
-		if i > 0 {
-			out += "、"
-		}
-		out += code(s)
+		spans[i] = code(s)
 	}
-	return out
-}
-
-func codesEN(ss []string) string {
-	out := ""
-	for i, s := range ss {
-		if i > 0 {
-			out += ", "
-		}
-		out += code(s)
-	}
-	return out
+	return Text{strings.Join(spans, "、"), strings.Join(spans, ", ")}
 }
 
 // usageText is a command's syntax, aliases and examples.
 func usageText(c CommandHelp) Text {
 	t := tf("**用法**：%s", "**Usage:** %s", code(c.Usage))
 	if len(c.Aliases) > 0 {
-		t = tf("%s（别名 %s）", "%s (alias %s)", t, Text{codes(c.Aliases), codesEN(c.Aliases)})
+		t = tf("%s（别名 %s）", "%s (alias %s)", t, codes(c.Aliases))
 	}
 	ls := []Text{t}
 	if len(c.Examples) > 0 {
-		ls = append(ls, Text{"**示例**：" + codes(c.Examples), "**Examples:** " + codesEN(c.Examples)})
+		ls = append(ls, tf("**示例**：%s", "**Examples:** %s", codes(c.Examples)))
 	}
 	if c.Months {
 		ls = append(ls, monthFormats)

@@ -311,20 +311,7 @@ func (p *Client) BotOpenID(ctx context.Context) (string, error) {
 	if id != "" {
 		return id, nil
 	}
-	ch := p.group.DoChan(apiBotInfo, func() (any, error) {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		return p.fetchBotOpenID(fctx)
-	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return "", r.Err
-		}
-		return r.Val.(string), nil
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
+	return shareFetch(ctx, &p.group, apiBotInfo, p.fetchBotOpenID)
 }
 
 func (p *Client) fetchBotOpenID(ctx context.Context) (string, error) {

@@ -121,27 +121,35 @@ func (p *TokenProvider) Token(ctx context.Context) (string, error) {
 	if tok, ok := p.cache.Get(tokenKey); ok {
 		return tok.(string), nil
 	}
-	// The fetch outlives any one caller: a caller that gives up must not
-	// fail the others waiting on the same fetch.
-	ch := p.group.DoChan(tokenKey, func() (any, error) {
+	return shareFetch(ctx, &p.group, tokenKey, func(fctx context.Context) (string, error) {
 		if tok, ok := p.cache.Get(tokenKey); ok {
 			return tok.(string), nil
 		}
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
 		if p.share == nil {
 			return p.fetchWithRetry(fctx)
 		}
 		return p.fetchShared(fctx)
 	})
+}
+
+// shareFetch runs fetch once for all concurrent callers of key. The fetch
+// outlives any one caller (up to 30 s): a caller that gives up must not fail
+// the others waiting on the same fetch.
+func shareFetch[T any](ctx context.Context, g *singleflight.Group, key string, fetch func(context.Context) (T, error)) (T, error) {
+	ch := g.DoChan(key, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		return fetch(fctx)
+	})
+	var zero T
 	select {
 	case r := <-ch:
 		if r.Err != nil {
-			return "", r.Err
+			return zero, r.Err
 		}
-		return r.Val.(string), nil
+		return r.Val.(T), nil
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return zero, ctx.Err()
 	}
 }
 
