@@ -2,7 +2,8 @@
 //
 //	okrbot [serve] [-config FILE]   run the bot (webhook server or long connection)
 //	okrbot check -config FILE       try the configuration against Feishu
-//	okrbot sandbox [-addr ADDR]     the whole bot on one machine, in a browser
+//	okrbot sandbox [-addr ADDR] [-mode webhook|websocket]
+//	                                the whole bot on one machine, in a browser
 //	okrbot version                  print the version
 //	okrbot help [COMMAND]           list the commands, or a command's flags
 //
@@ -50,6 +51,7 @@ type options struct {
 	logLevel    string
 	showVersion bool
 	addr        string // sandbox -addr
+	mode        string // sandbox -mode
 }
 
 // command is one subcommand of okrbot.
@@ -95,10 +97,14 @@ one line per problem.`,
 			summary: "run the bot against a built-in Feishu emulator, with a chat page in the browser",
 			about: `Runs the whole bot on this machine with no Feishu account: an in-process
 emulator of the Feishu Open Platform, the bot wired to it, and a chat page
-at the printed URL. No configuration is read.`,
+at the printed URL. No configuration is read. With -mode websocket the
+emulator delivers the chat over the long connection the bot opens, as with
+feishu.mode = "websocket", instead of signed webhook pushes.`,
 			logFormat: "text", logLevel: "info",
 			flags: func(fs *flag.FlagSet, o *options) {
 				fs.StringVar(&o.addr, "addr", config.DefaultAddr, "listen `address` of the sandbox page")
+				o.mode = config.ModeWebhook
+				fs.Var(modeValue{&o.mode}, "mode", "delivery `mode` of the chat to the bot: webhook (signed pushes) or websocket (the long connection the bot opens)")
 			},
 			run: func(_ command, o options, _ []string, stdout, stderr io.Writer) int {
 				return runSandbox(o, stdout, stderr)
@@ -474,9 +480,29 @@ func runSandbox(o options, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := sandbox.Run(ctx, sandbox.Options{Addr: o.addr, Log: log, Out: stdout}); err != nil {
+	if err := sandbox.Run(ctx, sandbox.Options{Addr: o.addr, Mode: o.mode, Log: log, Out: stdout}); err != nil {
 		fmt.Fprintln(stderr, "okrbot sandbox:", err)
 		return 1
 	}
 	return 0
+}
+
+// modeValue is sandbox's -mode flag: webhook or websocket, checked when
+// parsed (anything else is a usage error, exit 2).
+type modeValue struct{ p *string }
+
+func (m modeValue) String() string {
+	if m.p == nil {
+		return ""
+	}
+	return *m.p
+}
+
+func (m modeValue) Set(s string) error {
+	switch s {
+	case config.ModeWebhook, config.ModeWebSocket:
+		*m.p = s
+		return nil
+	}
+	return fmt.Errorf("want %s or %s", config.ModeWebhook, config.ModeWebSocket)
 }

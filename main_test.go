@@ -691,3 +691,93 @@ func TestServeWebSocketMode(t *testing.T) {
 		t.Fatal("serve did not exit after SIGTERM")
 	}
 }
+
+// TestCheckWebSocket: in websocket mode check also asks the long-connection
+// endpoint for a URL and says in one line whether a connection can be had.
+func TestCheckWebSocket(t *testing.T) {
+	tests := []struct {
+		name     string
+		setup    func(*feishuemu.Emulator)
+		ok       bool
+		wantLine string
+	}{
+		{name: "ok", ok: true, wantLine: "long conn     ok   a connection can be had"},
+		{name: "bad credentials", setup: func(e *feishuemu.Emulator) { e.SetAppSecret("rotated") },
+			wantLine: "long conn     FAIL app credentials rejected by the long-connection endpoint"},
+		{name: "busy", setup: func(e *feishuemu.Emulator) { e.RefuseWS(feishuemu.WSRefusal{Code: feishuemu.CodeWSSystemBusy}) },
+			wantLine: "long conn     FAIL the long-connection endpoint is busy"},
+		{name: "internal error", setup: func(e *feishuemu.Emulator) { e.RefuseWS(feishuemu.WSRefusal{Code: feishuemu.CodeWSInternalError}) },
+			wantLine: "long conn     FAIL the long-connection endpoint is busy"},
+		{name: "too many connections", setup: func(e *feishuemu.Emulator) { e.RefuseWS(feishuemu.WSRefusal{Code: feishuemu.CodeWSTooManyConns}) },
+			wantLine: "long conn     FAIL too many long connections"},
+		{name: "other code", setup: func(e *feishuemu.Emulator) { e.RefuseWS(feishuemu.WSRefusal{Code: 1000040351}) },
+			wantLine: "long conn     FAIL the long-connection endpoint refused a connection"},
+		{name: "endpoint down", setup: func(e *feishuemu.Emulator) {
+			e.Inject(feishuemu.Fault{API: feishuemu.APIWSEndpoint, Status: http.StatusBadGateway})
+		}, wantLine: "long conn     FAIL the long-connection endpoint answered HTTP 502"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			emu := feishuemu.New(testkit.EmulatorOptions())
+			srv := httptest.NewServer(emu)
+			defer srv.Close()
+			defer emu.Close()
+			if tt.setup != nil {
+				tt.setup(emu)
+			}
+			setEnv(t, srv.URL)
+			t.Setenv("FEISHU_VERIFICATION_TOKEN", "")
+			t.Setenv("FEISHU_MODE", "websocket")
+			start := time.Now()
+			code, out, errb := runCLI(t, "check", "-log-level", "error")
+			if (code == 0) != tt.ok {
+				t.Errorf("exit %d, want ok=%v\n%s%s", code, tt.ok, out, errb)
+			}
+			if !strings.Contains(out, tt.wantLine) {
+				t.Errorf("output lacks %q:\n%s", tt.wantLine, out)
+			}
+			if strings.Count("\n"+out, "\nlong conn ") != 1 {
+				t.Errorf("want one long conn line:\n%s", out)
+			}
+			if strings.Contains(out, "ticket=") || strings.Contains(out, testkit.AppSecret) {
+				t.Errorf("check prints the URL's ticket or the secret:\n%s", out)
+			}
+			if n := emu.WSConnCount(); n != 0 {
+				t.Errorf("check left %d long connections open", n)
+			}
+			if time.Since(start) > 20*time.Second {
+				t.Errorf("check took %v", time.Since(start))
+			}
+		})
+	}
+	// Unreachable: one line, within the time limit.
+	setEnv(t, "http://127.0.0.1:1")
+	t.Setenv("FEISHU_VERIFICATION_TOKEN", "")
+	t.Setenv("FEISHU_MODE", "websocket")
+	code, out, _ := runCLI(t, "check", "-log-level", "error")
+	if code == 0 || !strings.Contains(out, "long conn     FAIL long-connection endpoint unreachable") {
+		t.Errorf("unreachable: exit %d\n%s", code, out)
+	}
+	// Webhook mode does not ask.
+	emu := feishuemu.New(testkit.EmulatorOptions())
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	defer emu.Close()
+	setEnv(t, srv.URL)
+	if code, out, _ := runCLI(t, "check", "-log-level", "error"); code != 0 || strings.Contains(out, "long conn") || emu.CallCount(feishuemu.APIWSEndpoint) != 0 {
+		t.Errorf("webhook mode: exit %d, endpoint calls %d\n%s", code, emu.CallCount(feishuemu.APIWSEndpoint), out)
+	}
+}
+
+// TestSandboxModeFlag: sandbox -mode takes webhook or websocket; anything
+// else is a usage error that names the flag.
+func TestSandboxModeFlag(t *testing.T) {
+	code, out, errb := runCLI(t, "sandbox", "-mode", "carrier-pigeon")
+	if first, _, _ := strings.Cut(errb, "\n"); code != 2 || out != "" ||
+		first != `okrbot sandbox: invalid value "carrier-pigeon" for flag -mode: want webhook or websocket` {
+		t.Errorf("exit %d, stdout %q, stderr:\n%s", code, out, errb)
+	}
+	if code, out, _ := runCLI(t, "help", "sandbox"); code != 0 || !strings.Contains(out, "-mode") || !strings.Contains(out, "(default webhook)") {
+		t.Errorf("help sandbox: exit %d\n%s", code, out)
+	}
+}

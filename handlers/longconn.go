@@ -78,8 +78,10 @@ func NewLongConn(cfg LongConnConfig) *LongConn {
 		larkws.WithDomain(cfg.BaseURL),
 		larkws.WithLogger(wsLogger{cfg.Log}),
 		larkws.WithLogLevel(larkcore.LogLevelWarn),
-		larkws.WithOnReady(func() { l.up(false) }),
-		larkws.WithOnReconnected(func() { l.up(true) }),
+		// The SDK calls a first connection reached after failed attempts
+		// "reconnected" too; up counts only connections after the first.
+		larkws.WithOnReady(l.up),
+		larkws.WithOnReconnected(l.up),
 		larkws.WithOnReconnecting(func() {
 			l.connected.Store(false)
 			cfg.Metrics.setConnected(false)
@@ -96,10 +98,10 @@ func NewLongConn(cfg LongConnConfig) *LongConn {
 	return l
 }
 
-func (l *LongConn) up(again bool) {
+func (l *LongConn) up() {
 	l.connected.Store(true)
 	l.cfg.Metrics.setConnected(true)
-	if again || l.everUp.Swap(true) {
+	if l.everUp.Swap(true) {
 		l.cfg.Metrics.reconnected()
 		l.cfg.Log.Info("long connection open again")
 		return

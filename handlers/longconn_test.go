@@ -24,6 +24,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	larkws "github.com/larksuite/oapi-sdk-go/v3/ws"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"okrbot/bot"
 	"okrbot/handlers"
@@ -202,10 +203,10 @@ func TestLongConnDuplicatesActOnce(t *testing.T) {
 	mustWS(t, r)
 	first := env.Emu.WSConnections()[0].ID
 	env.Emu.DropWSConnections()
-	env.WaitConnected(t, 1, env.App)
-	if env.Emu.WSConnections()[0].ID == first {
-		t.Fatal("still the old connection")
-	}
+	waitUntil(t, 10*time.Second, "a new connection", func() bool {
+		cs := env.Emu.WSConnections()
+		return len(cs) == 1 && cs[0].ID != first && env.App.Ready(context.Background()) == nil
+	})
 	r, err = env.Emu.Redeliver(context.Background(), d.EventID)
 	if err != nil {
 		t.Fatal(err)
@@ -283,7 +284,7 @@ func TestLongConnRecoversFromClientError(t *testing.T) {
 	opts := testkit.EmulatorOptions()
 	opts.AppID = testkit.FreshAppID()
 	opts.DeliveryMode = feishuemu.DeliveryWebSocket
-	opts.WSClientConfig = testkit.WSClientConfig
+	opts.WSClientConfig = testkit.WSClientConfig()
 	emu := feishuemu.New(opts)
 	srv := httptest.NewServer(emu)
 	t.Cleanup(func() { srv.Close(); emu.Close() })
@@ -313,6 +314,59 @@ func TestLongConnRecoversFromClientError(t *testing.T) {
 	emu.DropWSConnections()
 	waitUntil(t, 5*time.Second, "disconnected", func() bool { return !l.Connected() })
 	waitUntil(t, 15*time.Second, "connected again", func() bool { return l.Connected() && emu.WSConnCount() == 1 })
+}
+
+// The first connection is not a reconnect, even when it took the client a
+// few attempts (a handshake refused at start-up); a connection after a
+// drop is.
+func TestLongConnCountsOnlyReconnects(t *testing.T) {
+	opts := testkit.EmulatorOptions()
+	opts.AppID = testkit.FreshAppID()
+	opts.DeliveryMode = feishuemu.DeliveryWebSocket
+	opts.WSClientConfig = testkit.WSClientConfig()
+	emu := feishuemu.New(opts)
+	srv := httptest.NewServer(emu)
+	t.Cleanup(func() { srv.Close(); emu.Close() })
+	// The handshake, not the endpoint: a client applies the endpoint's
+	// ClientConfig (quick retries) only once it has had an answer, and
+	// waits up to 30 s before its first retry otherwise.
+	emu.RefuseWS(feishuemu.WSRefusal{HandshakeStatus: http.StatusServiceUnavailable, Times: 1})
+	m := handlers.NewMetrics()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m.Collectors()...)
+	reconnects := func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "okrbot_ws_reconnects_total" {
+				return mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return 0
+	}
+	logs := &testkit.Buffer{}
+	l := handlers.NewLongConn(handlers.LongConnConfig{AppID: opts.AppID, AppSecret: opts.AppSecret, BaseURL: srv.URL, Bot: nopBot{}, Metrics: m,
+		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("log:\n%s\nframes: %+v", logs, emu.WSFrames())
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); l.Run(ctx) }()
+	t.Cleanup(func() { cancel(); l.Close(); <-done })
+	waitUntil(t, 10*time.Second, "connected", func() bool { return l.Connected() && emu.WSConnCount() == 1 })
+	if n := emu.CallCount(feishuemu.APIWSEndpoint); n < 2 {
+		t.Fatalf("%d endpoint requests, want one for the refused handshake and another", n)
+	}
+	if v := reconnects(); v != 0 {
+		t.Errorf("reconnects = %v after the first connection, want 0", v)
+	}
+	emu.DropWSConnections()
+	waitUntil(t, 10*time.Second, "connected again", func() bool { return reconnects() == 1 && l.Connected() && emu.WSConnCount() == 1 })
 }
 
 // nopBot takes every event and answers every click with nothing.
@@ -348,9 +402,6 @@ func TestLongConnShutdownMidCommand(t *testing.T) {
 		t.Fatal("the acknowledged command was not answered before shutdown finished")
 	}
 	testkit.MustSay(t, repliesTo(env, d.MessageID)[0].Card, "OKR period created")
-	if closedAfter > time.Since(start) {
-		t.Fatal("clock went backwards")
-	}
 	if n := env.Emu.CallCount(feishuemu.APIWSEndpoint); n != endpointCalls || env.Emu.WSConnCount() != 0 {
 		t.Errorf("a new connection was sought after shutdown: endpoint calls %d → %d, live %d", endpointCalls, n, env.Emu.WSConnCount())
 	}
@@ -378,7 +429,7 @@ func TestLongConnReplicasActOnce(t *testing.T) {
 		env.Emu.SetDeliveryMode(feishuemu.DeliveryWebhook)
 		env.Emu.SetBotEndpoints("", "")
 		d, _ := env.Emu.PostMessage(context.Background(), feishuemu.UserMessage{
-			Text: fmt.Sprintf("/newperiod 2023-%02d %s", 1+3*i, feishuemu.QuarterlyRuleID), SenderOpenID: testkit.Operator,
+			Text: fmt.Sprintf("/newperiod %d-04 %s", 2023+i, feishuemu.QuarterlyRuleID), SenderOpenID: testkit.Operator,
 		})
 		if d.Skipped == "" {
 			t.Fatalf("message was delivered: %+v", d)
@@ -434,7 +485,7 @@ func TestLongConnBurst(t *testing.T) {
 			for i := range perChat {
 				d, err := env.Emu.PostMessage(context.Background(), feishuemu.UserMessage{
 					ChatID: fmt.Sprintf("oc_burst%030d", c), ChatType: "p2p", SenderOpenID: testkit.Operator,
-					Text: fmt.Sprintf("/newperiod 20%02d-%02d", 30+c, 1+i%12) + " x", // a usage error: a reply, no API call
+					Text: "/help",
 				})
 				if err != nil || !d.OK() {
 					t.Errorf("chat %d message %d: %v status %d %s", c, i, err, d.Status, d.Err)
@@ -472,9 +523,7 @@ func TestLongConnBurst(t *testing.T) {
 			}
 		}
 	}
-	if n := env.Emu.CallCount(feishuemu.APICreatePeriod); n != 0 {
-		t.Errorf("%d create calls for usage errors", n)
-	}
+	testkit.MustSay(t, replies[len(replies)-1].Card, "/newperiod")
 }
 
 // A message the bot cannot take (its store is down) is ACKed with a
@@ -530,7 +579,7 @@ func newGateway(t *testing.T, api http.Handler) *gateway {
 	mux.HandleFunc("POST "+feishuemu.WSEndpointPath, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"code": 0, "msg": "ok", "data": map[string]any{
-			"URL": "ws://" + r.Host + feishuemu.WSPath + "?device_id=1&service_id=1", "ClientConfig": testkit.WSClientConfig,
+			"URL": "ws://" + r.Host + feishuemu.WSPath + "?device_id=1&service_id=1", "ClientConfig": testkit.WSClientConfig(),
 		}})
 	})
 	mux.HandleFunc("GET "+feishuemu.WSPath, g.serveWS)
@@ -582,7 +631,7 @@ func (g *gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 		if f.Method == int32(larkws.FrameTypeControl) {
 			hs := larkws.Headers{}
 			hs.Add(larkws.HeaderType, string(larkws.MessageTypePong))
-			cfg, _ := json.Marshal(testkit.WSClientConfig)
+			cfg, _ := json.Marshal(testkit.WSClientConfig())
 			pong := larkws.Frame{SeqID: f.SeqID, LogID: f.LogID, Service: f.Service, Method: f.Method, Headers: hs, Payload: cfg}
 			_ = g.write(c, &pong)
 			continue
@@ -726,37 +775,49 @@ func TestLongConnForeignAppIgnored(t *testing.T) {
 // BenchmarkEventToReply measures the time from the emulator starting a
 // delivery of "/help" to the bot's reply arriving at the emulator, over
 // signed, encrypted webhooks and over the long connection, one command at
-// a time (each in a chat of its own), and reports p50 and p99.
+// a time (each in a chat of its own), and reports p50 and p99, and the same
+// for the delivery alone (until the bot's HTTP answer or ACK).
 //
 //	go test ./handlers -run '^$' -bench EventToReply -benchtime 500x
 func BenchmarkEventToReply(b *testing.B) {
-	for _, mode := range []struct {
+	// Both bots start before the first result line: the SDK's event
+	// dispatcher prints a line to stdout when it is made, which would break
+	// up the benchmark's output.
+	envs := []struct {
 		name string
-		opts []testkit.Option
+		env  *testkit.Env
 	}{
-		{"webhook", nil},
-		{"websocket", []testkit.Option{testkit.WithWebSocket()}},
-	} {
+		{"webhook", testkit.New(b)},
+		{"websocket", testkit.New(b, testkit.WithWebSocket())},
+	}
+	for _, mode := range envs {
+		env := mode.env
+		// Warm up: the token, the bot's identity, connections.
+		d := env.Say(b, "/help")
+		env.ReplyTo(b, d.MessageID)
 		b.Run(mode.name, func(b *testing.B) {
-			env := testkit.New(b, mode.opts...)
-			// Warm up: the token, the bot's identity, connections.
-			d := env.Say(b, "/help")
-			env.ReplyTo(b, d.MessageID)
 			lat := make([]time.Duration, 0, b.N)
+			acks := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
 			for i := range b.N {
-				chat := fmt.Sprintf("oc_lat%s%024d", mode.name[:3], i)
+				chat := fmt.Sprintf("oc_lat%s%08d%016d", mode.name[:3], b.N, i)
 				start := time.Now()
 				d, err := env.Emu.PostMessage(context.Background(), feishuemu.UserMessage{ChatID: chat, ChatType: "p2p", SenderOpenID: testkit.Operator, Text: "/help"})
 				if err != nil || !d.OK() {
 					b.Fatalf("delivery %d: %v %d", i, err, d.Status)
 				}
+				acks = append(acks, d.Duration)
 				lat = append(lat, waitReply(b, env, chat, d.MessageID).CreateTime.Sub(start))
 			}
 			b.StopTimer()
-			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			for _, x := range [][]time.Duration{lat, acks} {
+				sort.Slice(x, func(i, j int) bool { return x[i] < x[j] })
+			}
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 			b.ReportMetric(float64(lat[(len(lat)*99)/100].Microseconds()), "p99-µs")
+			// The delivery alone: until the bot's answer (HTTP 200 or the ACK).
+			b.ReportMetric(float64(acks[len(acks)/2].Microseconds()), "ack-p50-µs")
+			b.ReportMetric(float64(acks[(len(acks)*99)/100].Microseconds()), "ack-p99-µs")
 		})
 	}
 }

@@ -39,6 +39,9 @@ const (
 func (s *sandbox) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/open-apis/", s.emu)
+	// The long connection: where the bot asks for a URL, and the URL.
+	mux.Handle(feishuemu.WSEndpointPath, s.emu)
+	mux.Handle(feishuemu.WSPath, s.emu)
 	for _, p := range []string{s.cfg.Server.EventPath, s.cfg.Server.CardPath, "/healthz", "/readyz", "/metrics"} {
 		mux.Handle(p, s.app.Handler)
 	}
@@ -80,12 +83,16 @@ func pageHeaders(h http.Handler) http.Handler {
 type stateView struct {
 	// Version is the emulator's change counter; pass it back as ?after= to
 	// wait for the next change.
-	Version  uint64        `json:"version"`
+	Version uint64 `json:"version"`
+	// Mode is how the chat reaches the bot: "webhook" (signed pushes) or
+	// "websocket" (frames over the long connection).
+	Mode     string        `json:"mode"`
 	Bot      botView       `json:"bot"`
 	People   []person      `json:"people"`
 	Group    chatView      `json:"group"`
 	Messages []messageView `json:"messages"`
-	// Traffic is the newest API calls and pushes, oldest first.
+	// Traffic is the newest API calls and pushes (in websocket mode:
+	// long-connection frames instead of pushes), oldest first.
 	Traffic []trafficView `json:"traffic"`
 	Faults  faultView     `json:"faults"`
 	Tenant  tenantView    `json:"tenant"`
@@ -137,7 +144,8 @@ type messageView struct {
 }
 
 // trafficView is one line of the traffic panel: an API call the bot made
-// (kind "api") or a push from Feishu to the bot ("event", "callback").
+// (kind "api"), a push from Feishu to the bot ("event", "callback"), or, in
+// websocket mode, a long-connection frame or connection event ("frame").
 type trafficView struct {
 	Kind    string `json:"kind"`
 	Time    int64  `json:"time"` // ms since the epoch, when it started
@@ -153,6 +161,16 @@ type trafficView struct {
 	Millis  int64  `json:"ms"`                   // duration
 	Pending bool   `json:"pending,omitempty"`    // calls still in flight
 	Message string `json:"message_id,omitempty"` // pushes: the message posted or clicked
+
+	// Frames (kind "frame", from the emulator's WSFrames).
+	Dir   string `json:"dir,omitempty"`   // "in" from the bot, "out" to it, "" for connection events
+	Frame string `json:"frame,omitempty"` // "event", "ack", "open", "close", "refused", …
+	Conn  string `json:"conn,omitempty"`  // the connection's device_id
+	Part  int    `json:"part,omitempty"`  // data frames: 0-based part
+	Parts int    `json:"parts,omitempty"` // data frames: how many parts
+	Size  int    `json:"size,omitempty"`  // bytes
+	Note  string `json:"note,omitempty"`  // why a connection closed or was refused
+	WSMsg string `json:"ws_message_id,omitempty"`
 }
 
 // faultView is what the fault switches have armed.
@@ -214,6 +232,7 @@ func (s *sandbox) state(v uint64) stateView {
 	working := s.app.Bot.Pending() > 0
 	st := stateView{
 		Version: v,
+		Mode:    s.cfg.Feishu.Mode,
 		Bot:     botView{OpenID: opts.BotOpenID, Name: opts.BotName},
 		People:  s.people,
 		Group:   chatView{ID: GroupChatID, Name: "HR Operations"},
@@ -300,6 +319,10 @@ func (s *sandbox) traffic(deliveries []feishuemu.Delivery) []trafficView {
 		}
 		out = append(out, t)
 	}
+	if s.cfg.Feishu.Mode == ModeWebSocket {
+		out = append(out, s.frames()...)
+		deliveries = nil // the frames show them
+	}
 	for _, d := range deliveries {
 		path := s.cfg.Server.EventPath
 		if d.Kind == "callback" {
@@ -327,6 +350,34 @@ func (s *sandbox) traffic(deliveries []feishuemu.Delivery) []trafficView {
 	})
 	if len(out) > trafficShown {
 		out = out[len(out)-trafficShown:]
+	}
+	return out
+}
+
+// frames are the long connection's traffic for the panel: data frames,
+// ACKs and connection events; pings and pongs (one pair per PingInterval)
+// are left out.
+func (s *sandbox) frames() []trafficView {
+	var out []trafficView
+	for _, f := range s.emu.WSFrames() {
+		if f.Type == "ping" || f.Type == "pong" {
+			continue
+		}
+		t := trafficView{
+			Kind: "frame", Time: f.Time.UnixMilli(), Method: "WS", Path: feishuemu.WSPath,
+			Dir: f.Dir, Frame: f.Type, Conn: f.ConnID, Part: f.Part, Parts: f.Parts, Size: f.Size,
+			Note: f.Note, WSMsg: f.MessageID,
+		}
+		switch f.Type {
+		case "ack":
+			t.Status = f.Code
+		case "refused":
+			t.Status = f.Code
+			t.Error = f.Note
+		case "open", "event":
+			t.Status = 0
+		}
+		out = append(out, t)
 	}
 	return out
 }
@@ -462,7 +513,7 @@ type faultRequest struct {
 }
 
 // failCode reports whether the page offers code for the next create: the
-// codes of the Create Period API (spec §5), the rate limit, and one code
+// codes of the Create Period API (docs/contract.md §5), the rate limit, and one code
 // okrbot does not know.
 func failCode(code int) bool {
 	switch code {

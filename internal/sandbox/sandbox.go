@@ -1,20 +1,27 @@
 // Package sandbox runs okrbot against the in-process Open Platform emulator
-// with a local chat page: `okrbot sandbox` (spec §8).
+// with a local chat page: `okrbot sandbox` (docs/contract.md §8).
 //
 // One HTTP server on one port serves three things:
 //
 //	/open-apis/…                     the Feishu Open Platform emulator (feishuemu)
+//	/callback/ws/endpoint, /ws/v2    the emulator's long-connection gateway (-mode websocket)
 //	/webhook/event, /webhook/card    the real bot (internal/app), as Feishu reaches it
 //	/healthz, /readyz, /metrics      the bot's own endpoints
 //	/, /assets/…, /sandbox/api/…     the chat page and its JSON API
 //
 // The bot is the real thing: the real handlers, the real SDK client pointed
 // at the emulator, the real token path; the emulator delivers every message
-// and button press signed and encrypted, as Feishu does. Secrets are random
+// and button press signed and encrypted, as Feishu does, or, with Mode
+// "websocket", as data frames over the long connection the bot opens to the
+// emulator (spec §10). Secrets are random
 // for each run. The tenant is seeded with three period rules (monthly,
 // quarterly from January, yearly) and the four quarters of 2021; no default
 // rule is configured, so `/newperiod 2022-01` answers with the rule picker,
 // as a fresh installation does.
+//
+// The server answers only requests addressed to it by its own address
+// (the Host header; see hostGuard), so that a web page elsewhere cannot
+// reach it through a DNS name rebound to the loopback.
 package sandbox
 
 import (
@@ -28,6 +35,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,7 +60,26 @@ type Options struct {
 	// Ready, when set, is called with the page URL (e.g.
 	// "http://127.0.0.1:8080/") once the sandbox serves.
 	Ready func(url string)
+	// Mode is how the emulator delivers the chat to the bot: ModeWebhook
+	// (the default when empty: signed, encrypted pushes) or ModeWebSocket
+	// (the long connection the bot opens).
+	Mode string
 }
+
+// Delivery modes of Options.Mode: the bot's feishu.mode values.
+const (
+	ModeWebhook   = config.ModeWebhook
+	ModeWebSocket = config.ModeWebSocket
+)
+
+// wsClientConfig is what the sandbox's long-connection endpoint hands out:
+// a lost connection comes back within seconds, and pings every 30 s keep
+// the traffic log readable.
+var wsClientConfig = feishuemu.WSClientConfig{ReconnectCount: -1, ReconnectInterval: 2, ReconnectNonce: 1, PingInterval: 30}
+
+// connectWait bounds how long Run waits for the bot's long connection
+// before it announces the page.
+const connectWait = 10 * time.Second
 
 // Identities of the sandbox tenant. The open_ids are fixed so that the page,
 // the docs and a user's muscle memory agree from one run to the next; the
@@ -114,6 +141,16 @@ func Run(ctx context.Context, o Options) error {
 	if out == nil {
 		out = io.Discard
 	}
+	mode := o.Mode
+	if mode == "" {
+		mode = ModeWebhook
+	}
+	if mode != ModeWebhook && mode != ModeWebSocket {
+		if o.Listener != nil {
+			_ = o.Listener.Close()
+		}
+		return fmt.Errorf("mode %q: want %q or %q", mode, ModeWebhook, ModeWebSocket)
+	}
 	ln := o.Listener
 	if ln == nil {
 		addr := o.Addr
@@ -127,13 +164,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 	base := baseURL(ln.Addr())
 
-	s, err := newSandbox(ctx, base, ln.Addr().String(), log)
+	s, err := newSandbox(ctx, base, ln.Addr().String(), mode, log)
 	if err != nil {
 		_ = ln.Close()
 		return err
 	}
 	srv := &http.Server{
-		Handler:           s.routes(),
+		Handler:           hostGuard(ln.Addr(), s.routes()),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -141,11 +178,17 @@ func Run(ctx context.Context, o Options) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	s.app.Start()
+	if mode == ModeWebSocket {
+		s.waitConnected(ctx)
+	}
 
 	url := base + "/"
 	fmt.Fprintf(out, "okrbot sandbox: open %s (emulated Feishu tenant; operator Li Na, %s)\n", url, OperatorOpenID)
+	if mode == ModeWebSocket {
+		fmt.Fprintln(out, "okrbot sandbox: the chat reaches the bot over the emulator's long connection (-mode websocket)")
+	}
 	fmt.Fprintln(out, "okrbot sandbox: try /help, /rules, /periods or /newperiod 2022-01; Ctrl+C stops")
-	log.Info("sandbox serving", "url", url, "app_id", s.cfg.Feishu.AppID, "operator", OperatorOpenID)
+	log.Info("sandbox serving", "url", url, "app_id", s.cfg.Feishu.AppID, "operator", OperatorOpenID, "mode", mode)
 	if o.Ready != nil {
 		o.Ready(url)
 	}
@@ -204,15 +247,22 @@ type sandbox struct {
 	slow    bool
 }
 
-// newSandbox builds the emulator and the bot for a server reached at base.
-func newSandbox(ctx context.Context, base, listenAddr string, log *slog.Logger) (*sandbox, error) {
+// newSandbox builds the emulator and the bot for a server reached at base;
+// mode is ModeWebhook or ModeWebSocket.
+func newSandbox(ctx context.Context, base, listenAddr, mode string, log *slog.Logger) (*sandbox, error) {
 	appID, secret, verify, encrypt := "cli_"+randHex(8), randHex(16), randHex(16), randHex(16)
+	delivery := feishuemu.DeliveryWebhook
+	if mode == ModeWebSocket {
+		delivery = feishuemu.DeliveryWebSocket
+	}
 	emu := feishuemu.New(feishuemu.Options{
 		AppID: appID, AppSecret: secret, VerificationToken: verify, EncryptKey: encrypt,
 		BotName: BotName, Periods: seedPeriods(), Redelivery: feishuemu.FeishuRedelivery(),
+		DeliveryMode: delivery, WSClientConfig: wsClientConfig,
 	})
 
 	cfg := config.Default()
+	cfg.Feishu.Mode = mode
 	cfg.Server.Addr = listenAddr
 	cfg.Server.ShutdownTimeout = shutdownTimeout
 	cfg.Feishu.AppID, cfg.Feishu.AppSecret = appID, secret
@@ -238,6 +288,81 @@ func newSandbox(ctx context.Context, base, listenAddr string, log *slog.Logger) 
 		emu: emu, app: a, cfg: cfg, log: log, people: ps,
 		live: live, stopLive: stop, bg: context.WithoutCancel(ctx),
 	}, nil
+}
+
+// waitConnected waits (connectWait at most) until the bot holds its long
+// connection, so that the first message typed on the page does not find
+// it still dialling. Not connecting in time is logged, not fatal: the
+// page shows failed deliveries, and the emulator redelivers them.
+func (s *sandbox) waitConnected(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, connectWait)
+	defer cancel()
+	for v := s.emu.Version(); s.emu.WSConnCount() == 0; v = s.emu.Wait(ctx, v) {
+		if ctx.Err() != nil {
+			s.log.Warn("sandbox: the bot has not opened its long connection yet", "waited", connectWait.String())
+			return
+		}
+	}
+}
+
+// hostGuard answers 421 Misdirected Request to a request whose Host header
+// is not the sandbox's own address. A page on another site could otherwise
+// point a DNS name of its own at 127.0.0.1 (DNS rebinding) and drive the
+// sandbox, and the bot in it, from the user's browser. Accepted: the listen
+// address itself; for a loopback or unspecified listen address also
+// "localhost" and the loopback addresses; for an unspecified one (0.0.0.0,
+// ::) any IP address of this machine. Always with the listen port (a
+// missing port means 80). IP literals and "localhost" cannot be rebound.
+func hostGuard(addr net.Addr, next http.Handler) http.Handler {
+	var ip net.IP
+	port := ""
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		ip, port = ta.IP, strconv.Itoa(ta.Port)
+	} else if h, p, err := net.SplitHostPort(addr.String()); err == nil {
+		ip, port = net.ParseIP(h), p
+	}
+	loopbackOK := ip == nil || ip.IsLoopback() || ip.IsUnspecified()
+	anyIP := ip == nil || ip.IsUnspecified()
+	allowed := func(hostHeader string) bool {
+		host, p, err := net.SplitHostPort(hostHeader)
+		if err != nil {
+			host, p = strings.TrimSuffix(strings.TrimPrefix(hostHeader, "["), "]"), "80"
+		}
+		if p != port || host == "" {
+			return false
+		}
+		if strings.EqualFold(host, "localhost") {
+			return loopbackOK
+		}
+		hip := net.ParseIP(host)
+		switch {
+		case hip == nil:
+			return false // a DNS name: possibly rebound
+		case ip != nil && hip.Equal(ip):
+			return true
+		case hip.IsLoopback():
+			return loopbackOK
+		}
+		return anyIP
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !allowed(r.Host) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusMisdirectedRequest)
+			_, _ = io.WriteString(w, "okrbot sandbox: this server answers only to its own address; open it by its address, e.g. http://"+net.JoinHostPort(hostForURL(ip), port)+"/\n")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// hostForURL is how the sandbox names its own host in messages.
+func hostForURL(ip net.IP) string {
+	if ip == nil || ip.IsUnspecified() {
+		return "127.0.0.1"
+	}
+	return ip.String()
 }
 
 // shutdown stops the page (long polls return, sends are refused), waits

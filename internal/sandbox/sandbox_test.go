@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,12 @@ import (
 // if Run does not return nil promptly once its context is cancelled.
 func startSandbox(t *testing.T) string {
 	t.Helper()
+	return startSandboxMode(t, "")
+}
+
+// startSandboxMode is startSandbox with Options.Mode set to mode.
+func startSandboxMode(t *testing.T, mode string) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +39,7 @@ func startSandbox(t *testing.T) string {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{
-			Listener: ln, Out: out,
+			Listener: ln, Out: out, Mode: mode,
 			Log:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 			Ready: func(url string) { ready <- url },
 		})
@@ -461,6 +468,155 @@ func TestBaseURL(t *testing.T) {
 	} {
 		if got := baseURL(tc.addr); got != tc.want {
 			t.Errorf("baseURL(%v) = %q, want %q", tc.addr, got, tc.want)
+		}
+	}
+}
+
+// TestSandboxWebSocketMode: -mode websocket carries the same chat over the
+// emulator's long connection; the traffic panel shows frames, not pushes.
+func TestSandboxWebSocketMode(t *testing.T) {
+	url := startSandboxMode(t, ModeWebSocket)
+	c := newClient(t, url)
+	if st := c.state(false); st.Mode != ModeWebSocket {
+		t.Fatalf("state mode %q, want websocket", st.Mode)
+	}
+	id := c.send(OperatorOpenID, "p2p", "/newperiod 2022-01", false)
+	picker := c.reply(id, "Choose a period rule for 2022-01")
+	out := c.click(picker, "Quarterly from January", OperatorOpenID)
+	if out["updated"] != true || toastText(out) != "Period created" {
+		t.Fatalf("click answered %v, want the card updated and a Period created toast", out)
+	}
+	if created := c.message(picker.ID); cardTitle(created.Card) != "OKR period created" {
+		t.Fatalf("card after the click: %q", cardTitle(created.Card))
+	}
+	st := c.waitFor("the message delivered", func(st stateView) bool {
+		for _, m := range st.Messages {
+			if m.ID == id {
+				return m.Delivery == "ok"
+			}
+		}
+		return false
+	})
+	var open, events, acks int
+	for _, tr := range st.Traffic {
+		switch {
+		case tr.Kind == "event" || tr.Kind == "callback":
+			t.Errorf("a webhook push in websocket mode: %+v", tr)
+		case tr.Kind == "frame" && tr.Frame == "open":
+			open++
+		case tr.Kind == "frame" && tr.Frame == "event" && tr.Dir == "out" && tr.Size > 0:
+			events++
+		case tr.Kind == "frame" && tr.Frame == "ack" && tr.Dir == "in" && tr.Status == 200:
+			acks++
+		case tr.Kind == "frame" && (tr.Frame == "ping" || tr.Frame == "pong"):
+			t.Errorf("pings in the traffic panel: %+v", tr)
+		}
+	}
+	// The message and the click: two data frames, two ACKs.
+	if open != 1 || events != 2 || acks != 2 {
+		t.Errorf("traffic: %d opens, %d data frames, %d ACKs; want 1, 2, 2:\n%+v", open, events, acks, st.Traffic)
+	}
+	// The bot's HTTP surface: ready, and no webhook paths.
+	base := strings.TrimSuffix(url, "/")
+	if resp, err := http.Get(base + "/readyz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("/readyz: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	resp, err := http.Post(base+"/webhook/event", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("POST /webhook/event in websocket mode: %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestRunRejectsUnknownMode(t *testing.T) {
+	err := Run(context.Background(), Options{Addr: "127.0.0.1:0", Mode: "carrier-pigeon"})
+	if err == nil || !strings.Contains(err.Error(), "carrier-pigeon") {
+		t.Errorf("Run with an unknown mode: %v", err)
+	}
+}
+
+// TestSandboxAnswersOnlyItsOwnHost: a request that names another host (a
+// DNS name rebound to the loopback) is refused before it reaches the page,
+// its API, the bot or the emulator.
+func TestSandboxAnswersOnlyItsOwnHost(t *testing.T) {
+	url := startSandbox(t)
+	base := strings.TrimSuffix(url, "/")
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(base, "http://"))
+	do := func(method, path, host string, body io.Reader) int {
+		t.Helper()
+		req, err := http.NewRequest(method, base+path, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, host := range []string{"evil.example:" + port, "evil.example", "127.0.0.1.nip.io:" + port, "localhost.evil.example:" + port, "127.0.0.1:1" + port, "10.0.0.1:" + port} {
+		for _, path := range []string{"/", "/sandbox/api/state", "/open-apis/bot/v3/info", "/readyz", "/webhook/event"} {
+			if code := do(http.MethodGet, path, host, nil); code != http.StatusMisdirectedRequest {
+				t.Errorf("GET %s with Host %q: %d, want 421", path, host, code)
+			}
+		}
+		if code := do(http.MethodPost, "/sandbox/api/send", host, strings.NewReader(`{"text":"/help","as":"`+OperatorOpenID+`"}`)); code != http.StatusMisdirectedRequest {
+			t.Errorf("POST send with Host %q: %d, want 421", host, code)
+		}
+	}
+	if n := len(newClient(t, url).state(false).Messages); n != 0 {
+		t.Errorf("a refused send left %d messages", n)
+	}
+	for _, host := range []string{"127.0.0.1:" + port, "localhost:" + port, "LOCALHOST:" + port} {
+		if code := do(http.MethodGet, "/sandbox/api/state", host, nil); code != http.StatusOK {
+			t.Errorf("GET state with Host %q: %d, want 200", host, code)
+		}
+	}
+}
+
+func TestHostGuard(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	for _, tc := range []struct {
+		addr  net.Addr
+		host  string
+		allow bool
+	}{
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, "127.0.0.1:8080", true},
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, "localhost:8080", true},
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, "[::1]:8080", true},
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, "127.0.0.1:8081", false},
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, "192.168.1.5:8080", false},
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, "attacker.example:8080", false},
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, "", false},
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80}, "127.0.0.1", true},
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80}, "attacker.example", false},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 9000}, "192.168.1.5:9000", true},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 9000}, "localhost:9000", true},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 9000}, "myhost.lan:9000", false},
+		{&net.TCPAddr{IP: net.IPv4(192, 168, 1, 5), Port: 9000}, "192.168.1.5:9000", true},
+		{&net.TCPAddr{IP: net.IPv4(192, 168, 1, 5), Port: 9000}, "localhost:9000", false},
+		{&net.TCPAddr{IP: net.IPv6loopback, Port: 9000}, "[::1]:9000", true},
+	} {
+		h := hostGuard(tc.addr, ok)
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Host = tc.host
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if got := rec.Code == http.StatusNoContent; got != tc.allow {
+			t.Errorf("listen %v, Host %q: status %d, want allowed=%v", tc.addr, tc.host, rec.Code, tc.allow)
+		}
+		if !tc.allow && rec.Code != http.StatusMisdirectedRequest {
+			t.Errorf("listen %v, Host %q: status %d, want 421", tc.addr, tc.host, rec.Code)
 		}
 	}
 }

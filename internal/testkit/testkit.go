@@ -6,12 +6,14 @@ package testkit
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,7 +22,9 @@ import (
 	"okrbot/internal/feishuemu"
 )
 
-// Fixed identities of the test tenant.
+// Fixed identities of the test tenant. An Env runs under an app id of its
+// own (Env.AppID, see FreshAppID); AppID is what Config and
+// EmulatorOptions use.
 const (
 	AppID             = "cli_testapp0000001"
 	AppSecret         = "test-app-secret-Zq8x"
@@ -41,6 +45,11 @@ type Env struct {
 	Bot    *httptest.Server // the bot's HTTP surface
 	Config config.Config
 	Logs   *Buffer
+	// AppID is the app the bot and the emulator share: fresh for each Env
+	// (FreshAppID), unless an option set one.
+	AppID string
+
+	appOpts app.Options // for Replica
 }
 
 type setup struct {
@@ -49,7 +58,16 @@ type setup struct {
 	app     app.Options
 	start   bool
 	noLeaks bool
+	ws      bool
 }
+
+var appSeq atomic.Int64
+
+// FreshAppID returns an app id no other Env of this process has used. The
+// SDK keeps some state per app id for the whole process (its token cache,
+// its long-connection client's bookkeeping), so every Env, and every test
+// that builds SDK clients of its own, should run under a fresh one.
+func FreshAppID() string { return fmt.Sprintf("cli_testkit%08d", appSeq.Add(1)) }
 
 // Option adjusts an Env before it starts.
 type Option func(*setup)
@@ -69,8 +87,31 @@ func WithRequestTimeout(d time.Duration) Option { return func(s *setup) { s.app.
 func WithLeakCheck() Option { return func(s *setup) { s.noLeaks = true } }
 
 // WithoutTokenRefresh leaves the background token fetch off, so a test sees
-// every fetch the commands cause.
+// every fetch the commands cause. It cannot be combined with WithWebSocket
+// (the long connection is opened by the same start).
 func WithoutTokenRefresh() Option { return func(s *setup) { s.start = false } }
+
+// WSClientConfig returns the long-connection ClientConfig WithWebSocket
+// hands the bot: reconnect without end, the first retry within a second and
+// then every second, a ping every 5 s.
+func WSClientConfig() feishuemu.WSClientConfig {
+	return feishuemu.WSClientConfig{ReconnectCount: -1, ReconnectInterval: 1, ReconnectNonce: 1, PingInterval: 5}
+}
+
+// WithWebSocket runs the bot in websocket mode (feishu.mode = "websocket"):
+// the emulator delivers events and card callbacks over the long connection
+// the bot opens, with WSClientConfig's quick reconnects, and New returns
+// only once the bot holds its connection and is ready. Post, Say and Click
+// then go over the long connection unchanged. Options after it may still
+// change the emulator's WSClientConfig.
+func WithWebSocket() Option {
+	return func(s *setup) {
+		s.ws = true
+		s.cfg.Feishu.Mode = config.ModeWebSocket
+		s.emu.DeliveryMode = feishuemu.DeliveryWebSocket
+		s.emu.WSClientConfig = WSClientConfig()
+	}
+}
 
 // Config returns the bot configuration Env uses, pointed at baseURL.
 func Config(baseURL string) config.Config {
@@ -97,8 +138,13 @@ func New(t testing.TB, opts ...Option) *Env {
 	t.Helper()
 	s := setup{emu: EmulatorOptions(), start: true}
 	s.cfg = Config("")
+	s.cfg.Feishu.AppID = FreshAppID()
+	s.emu.AppID = s.cfg.Feishu.AppID
 	for _, o := range opts {
 		o(&s)
+	}
+	if s.ws && !s.start {
+		t.Fatalf("testkit: WithoutTokenRefresh cannot be combined with WithWebSocket")
 	}
 	emu := feishuemu.New(s.emu)
 	feishu := httptest.NewServer(emu)
@@ -120,7 +166,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	if s.start {
 		a.Start()
 	}
-	e := &Env{Emu: emu, Feishu: feishu, App: a, Bot: botSrv, Config: s.cfg, Logs: logs}
+	e := &Env{Emu: emu, Feishu: feishu, App: a, Bot: botSrv, Config: s.cfg, Logs: logs, AppID: s.cfg.Feishu.AppID, appOpts: s.app}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -133,13 +179,91 @@ func New(t testing.TB, opts ...Option) *Env {
 		if s.noLeaks {
 			checkLeaks(t, before)
 		}
+		if t.Failed() {
+			t.Logf("bot log:\n%s", logs.String())
+		}
 	})
+	if s.ws {
+		e.WaitConnected(t, 1, a)
+	}
 	return e
+}
+
+// WebSocket reports whether the Env runs in websocket mode.
+func (e *Env) WebSocket() bool { return e.Config.Feishu.Mode == config.ModeWebSocket }
+
+// WaitConnected waits (10 s at most) until the emulator holds n long
+// connections and every app given is ready (/readyz would answer 200:
+// token, store, connection). Right after DropWSConnections it may still
+// see the dropped connections: wait for the drop to show first.
+func (e *Env) WaitConnected(t testing.TB, n int, apps ...*app.App) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var notReady error
+		for _, a := range apps {
+			if err := a.Ready(context.Background()); err != nil {
+				notReady = err
+				break
+			}
+		}
+		conns := e.Emu.WSConnCount()
+		if conns == n && notReady == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testkit: %d long connections (want %d); not ready: %v\nframes: %+v", conns, n, notReady, e.Emu.WSFrames())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Replica is a further bot process of the same app, wired to the same
+// emulator: another app.New with the Env's configuration (its own HTTP
+// surface, logs, token provider, store client). Give the Env a shared
+// store (store.backend = "redis") for the replicas to act as one bot.
+type Replica struct {
+	App  *app.App
+	Bot  *httptest.Server
+	Logs *Buffer
+}
+
+// Replica starts another replica of the Env's bot and stops it when t
+// ends (before the Env). In websocket mode it returns once the replica
+// holds its own long connection and is ready; in webhook mode the emulator
+// still pushes to the Env's own bot only.
+func (e *Env) Replica(t testing.TB) *Replica {
+	t.Helper()
+	logs := &Buffer{}
+	o := e.appOpts
+	o.Log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := app.New(e.Config, o)
+	if err != nil {
+		t.Fatalf("replica app.New: %v", err)
+	}
+	r := &Replica{App: a, Bot: httptest.NewServer(a.Handler), Logs: logs}
+	before := e.Emu.WSConnCount()
+	a.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := a.Shutdown(ctx); err != nil {
+			t.Errorf("replica shutdown: %v", err)
+		}
+		r.Bot.Close()
+		if t.Failed() {
+			t.Logf("replica log:\n%s", logs.String())
+		}
+	})
+	if e.WebSocket() {
+		e.WaitConnected(t, before+1, a)
+	}
+	return r
 }
 
 // Sender signs and encrypts requests as Feishu does for this app.
 func (e *Env) Sender() feishuemu.Sender {
-	return feishuemu.Sender{VerificationToken: VerificationToken, EncryptKey: e.Config.Feishu.EncryptKey, AppID: AppID}
+	return feishuemu.Sender{VerificationToken: VerificationToken, EncryptKey: e.Config.Feishu.EncryptKey, AppID: e.AppID}
 }
 
 // EventURL is the bot's event subscription URL.

@@ -451,7 +451,9 @@
     $('composer-mention').hidden = !(group && ui.mention);
     $('composer-hint').replaceChildren(...(who
       ? [`Sending as ${who.name} (${who.operator ? 'operator' : 'not an operator'})`,
-        h('span', {class: 'hint-more', text: ' · delivered to the bot signed and encrypted, as Feishu does'})]
+        h('span', {class: 'hint-more', text: ui.state.mode === 'websocket'
+          ? ' · delivered to the bot over its long connection, as Feishu does'
+          : ' · delivered to the bot signed and encrypted, as Feishu does'})]
       : []));
     renderCount();
   }
@@ -534,8 +536,10 @@
       h('h2', {text: group ? 'HR Operations' : `Chat with ${ui.state.bot.name}`}),
       h('p', {text: group
         ? 'In a group the bot answers only when @mentioned; the switch above adds the mention.'
-        : 'Type a command below, or pick one of the suggestions. Try /newperiod 2022-01.'}),
-      h('p', {text: 'Every message goes through the emulated Feishu Open Platform to the real bot, signed and encrypted.'}));
+        : 'Type a command below, or pick one of the suggestions. Try /newperiod 2022-01; a whole year with /newperiod 2023 and the quarterly rule; then /closeperiod 2023-04 and confirm.'}),
+      h('p', {text: ui.state.mode === 'websocket'
+        ? 'Every message goes through the emulated Feishu Open Platform to the real bot, as frames over the long connection the bot opened.'
+        : 'Every message goes through the emulated Feishu Open Platform to the real bot, signed and encrypted.'}));
   }
 
   function renderMessage(m, byID) {
@@ -594,6 +598,15 @@
     const sig = JSON.stringify(items);
     if (sig === ui.trafficSig) return;
     ui.trafficSig = sig;
+    if (ui.state.mode === 'websocket') {
+      // The legend's second entry names the pushes; here they are frames.
+      const legend = document.querySelector('.traffic-panel .legend');
+      const spans = legend ? legend.querySelectorAll(':scope > span') : [];
+      if (spans.length === 4) {
+        spans[2].textContent = 'WS';
+        spans[3].textContent = 'frames over the long connection the bot opened (→ to the bot, ← its ACKs)';
+      }
+    }
     $('traffic-count').textContent = String(items.length);
     $('toggle-count').textContent = String(items.length);
     const nodes = [];
@@ -616,7 +629,31 @@
     return ms < 1 ? '<1 ms' : `${ms} ms`;
   }
 
+  // renderFrameItem is one long-connection entry (websocket mode): a data
+  // frame to the bot, its ACK, or a connection opened, closed or refused.
+  function renderFrameItem(t) {
+    const arrow = t.dir === 'out' ? '→ ' : (t.dir === 'in' ? '← ' : '');
+    let what = t.frame;
+    if (t.frame === 'event' && t.parts > 1) what += ` part ${t.part + 1}/${t.parts}`;
+    const status = t.status
+      ? h('span', {class: `status st-${String(t.status)[0]}`, text: String(t.status)})
+      : h('span', {class: `status ${t.frame === 'close' ? 'st-x' : 'st-0'}`, text: {close: 'closed', open: 'open', event: 'sent'}[t.frame] || '…'});
+    const sub = h('div', {class: 'tr-sub'});
+    const bits = [];
+    if (t.size) bits.push(`${t.size} B`);
+    if (t.conn) bits.push(`conn …${t.conn.slice(-6)}`);
+    bits.push(clockSec(t.time));
+    sub.append(bits.join(' · '));
+    if (t.note || t.error) sub.append(' · ', h('span', {class: t.frame === 'open' ? '' : 'code-bad', text: t.note || t.error}));
+    const title = `WebSocket ${t.path}\n${arrow}${what}${t.ws_message_id ? `, message ${t.ws_message_id}` : ''}\n${new Date(t.time).toISOString()}`;
+    return h('li', {class: 'tr', title},
+      h('span', {class: 'kind kind-push', text: 'WS'}),
+      h('div', {class: 'tr-path'}, h('span', {class: 'method', text: arrow.trim() || '•'}), what),
+      status, sub);
+  }
+
   function renderTrafficItem(t) {
+    if (t.kind === 'frame') return renderFrameItem(t);
     const push = t.kind !== 'api';
     const status = t.status
       ? h('span', {class: `status st-${String(t.status)[0]}`, text: String(t.status)})
