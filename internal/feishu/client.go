@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -36,14 +37,24 @@ const (
 	apiCardUpdate   = "card_update"
 )
 
+// idleConnsPerHost keeps enough connections to the Open Platform open for
+// every worker: Go's default of 2 made the bot dial again for most calls
+// under load (docs/BENCHMARKS.md).
+const idleConnsPerHost = 64
+
 // NewSDKClient builds the SDK client the bot uses: its own token cache off
-// (the bot passes its token with every call and can drop a bad one), and a
-// timeout on every request (the SDK sets none by default).
+// (the bot passes its token with every call and can drop a bad one), a
+// timeout on every request (the SDK sets none by default), and a transport
+// that keeps a connection per worker.
 func NewSDKClient(appID, appSecret, baseURL string, timeout time.Duration, logger larkcore.Logger) *lark.Client {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = idleConnsPerHost
+	transport.MaxIdleConns = 2 * idleConnsPerHost
 	opts := []lark.ClientOptionFunc{
 		lark.WithOpenBaseUrl(baseURL),
 		lark.WithEnableTokenCache(false),
 		lark.WithReqTimeout(timeout),
+		lark.WithHttpClient(&http.Client{Timeout: timeout, Transport: transport}),
 	}
 	if logger != nil {
 		opts = append(opts, lark.WithLogger(logger), lark.WithLogLevel(larkcore.LogLevelWarn))
