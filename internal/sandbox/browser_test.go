@@ -217,8 +217,8 @@ func typeCommand(cmd string) chromedp.Action[chromedp.Void] {
 // docs/sandbox.png (OKRBOT_SCREENSHOT=1 go test ./internal/sandbox -run
 // Browser rewrites it and the three of TestBrowserLayout).
 func TestBrowser(t *testing.T) {
+	url := startSandbox(t) // first: it must stop after the browser (cleanups run last-in first-out)
 	bctx := startBrowser(t, 60*time.Second)
-	url := startSandbox(t)
 	p := page{t, bctx}
 
 	start := time.Now()
@@ -426,10 +426,14 @@ func TestBrowserLayout(t *testing.T) {
 	// open starts a fresh sandbox and loads its page in a new tab at the
 	// given viewport size.
 	open := func(t *testing.T, w, h int64) page {
+		// The sandbox first, so that it stops after the tab closes
+		// (cleanups run last-in first-out): a page polling a stopped
+		// sandbox logs connection errors.
+		url := startSandbox(t)
 		p := page{t, newTab(t, bctx)}
 		p.step("open the page",
 			chromedp.EmulateViewport(w, h),
-			chromedp.Navigate(startSandbox(t)),
+			chromedp.Navigate(url),
 			chromedp.WaitReady(chromedp.CSS(".person.active")),
 			chromedp.WaitVisible(chromedp.CSS(".empty")),
 		)
