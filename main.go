@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -412,6 +413,13 @@ func serve(o options, stderr io.Writer) int {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}))
+		// The metrics address is private (an operator's, not Feishu's), so
+		// it also serves Go's profiles: the evidence docs/BENCHMARKS.md asks
+		// for, from a running bot.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 		servers = append(servers, httpServer(mux))
 		listeners = append(listeners, mln)
 	}
