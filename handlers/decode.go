@@ -1,9 +1,9 @@
 package handlers
 
 import (
-	json "github.com/goccy/go-json"
 	"errors"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"strconv"
 	"time"
 
