@@ -3,10 +3,10 @@ package handlers
 import (
 	"errors"
 	"fmt"
-	json "github.com/goccy/go-json"
 	"strconv"
 	"time"
 
+	json "github.com/goccy/go-json"
 	larkcore "github.com/larksuite/oapi-sdk-go/v3/core"
 	"github.com/larksuite/oapi-sdk-go/v3/event/dispatcher/callback"
 	larkim "github.com/larksuite/oapi-sdk-go/v3/service/im/v1"

@@ -14,8 +14,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	json "github.com/goccy/go-json"
 	"net/http"
+
+	json "github.com/goccy/go-json"
 )
 
 // Verification failures. ErrUnauthorized maps to 401, ErrMalformed to 400.
