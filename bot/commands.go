@@ -16,7 +16,7 @@ import (
 // CommandName identifies one chat command.
 type CommandName string
 
-// The chat commands (README, "Commands").
+// The chat commands (README, "What it does").
 const (
 	CmdNewPeriod     CommandName = "newperiod"
 	CmdClosePeriod   CommandName = "closeperiod"

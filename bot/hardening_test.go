@@ -19,7 +19,7 @@ import (
 	"okrbot/internal/testkit"
 )
 
-// The second round of hardening (README, "Hardening"): each test names the
+// The second round of hardening (README, "Nothing lost, nothing forged"): each test names the
 // failure it guards against.
 
 // SIGTERM under load: every acknowledged command gets a reply before the

@@ -1,7 +1,6 @@
 package bot
 
 import (
-	"strings"
 	"time"
 
 	"okrbot/cards"
@@ -82,12 +81,4 @@ func withCard(card cards.Card, kind, zh, en string) Answer {
 	a := toast(kind, zh, en)
 	a.Card = &card
 	return a
-}
-
-// trimmed shortens s for a log line.
-func trimmed(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }

@@ -11,7 +11,7 @@ type Entry struct {
 }
 
 // catalogue lists the Feishu codes the bot explains: first the Create
-// Period API's own codes (README, "Error cards"), then the platform codes a
+// Period API's own codes (README, "The cards"), then the platform codes a
 // call may meet on the way. Read-only; Entries hands out copies.
 var catalogue = [...]Entry{
 	{1009999, 500, Text{"未知错误", "Unknown error"},

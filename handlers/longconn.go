@@ -26,7 +26,6 @@ type LongConnConfig struct {
 	Bot              Bot
 	Log              *slog.Logger
 	Metrics          *Metrics
-	Now              func() time.Time
 	// Options are extra options for the SDK's client (tests pass a dialer
 	// or an HTTP client).
 	Options []larkws.ClientOption
@@ -37,7 +36,7 @@ type LongConnConfig struct {
 }
 
 // LongConn is the long-connection receiver (feishu.mode = "websocket";
-// README, "Long connection"): the SDK's own client dials Feishu, and each
+// README, "Webhook or long connection"): the SDK's own client dials Feishu, and each
 // event or card callback it receives is decoded into the bot's Message or
 // Click like a webhook's. The SDK answers each data frame with an ACK
 // carrying the handler's result: 200 when the bot took the event, 500 when
@@ -62,9 +61,6 @@ var errForeignApp = errors.New("event for another app")
 func NewLongConn(cfg LongConnConfig) *LongConn {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
 	}
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = time.Minute

@@ -150,7 +150,7 @@ func New(cfg config.Config, o Options) (*App, error) {
 	if cfg.Feishu.Mode == config.ModeWebSocket {
 		a.ws = handlers.NewLongConn(handlers.LongConnConfig{
 			AppID: cfg.Feishu.AppID, AppSecret: cfg.Feishu.AppSecret, BaseURL: cfg.Feishu.BaseURL,
-			Bot: b, Log: log, Metrics: hm, Now: now,
+			Bot: b, Log: log, Metrics: hm,
 		})
 	} else {
 		routes.Webhook = handlers.NewWebhook(
