@@ -405,18 +405,6 @@ func (a *fakeAuditor) withOutcome(outcome string) []AuditRecord {
 
 // --- clock ---
 
-// fixedClock is a clock that stands still unless told to move.
-type fixedClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fixedClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
 // --- reading cards ---
 
 // cardView is what a test reads off a card: the header title (English),

@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"okrbot/internal/okr"
+	"okrbot/internal/testkit/fakeclock"
 )
 
 const (
@@ -53,7 +54,7 @@ type unit struct {
 	id      *fakeIdentity
 	store   *fakeStore
 	audit   *fakeAuditor
-	clock   *fixedClock
+	clock   *fakeclock.Clock
 	metrics *Metrics
 	events  int
 }
@@ -70,7 +71,7 @@ func newUnit(t *testing.T, tweak ...func(*Settings, *Deps)) *unit {
 		id:      &fakeIdentity{id: unitBotID},
 		store:   newFakeStore(),
 		audit:   &fakeAuditor{},
-		clock:   &fixedClock{t: unitNow},
+		clock:   fakeclock.New(unitNow),
 	}
 	s := Settings{
 		Operators: []string{unitOperator}, DefaultRuleID: quarterly.ID, MaxMessageAge: 10 * time.Minute,

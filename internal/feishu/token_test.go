@@ -17,6 +17,7 @@ import (
 	"okrbot/internal/okr"
 	"okrbot/internal/store"
 	"okrbot/internal/testkit"
+	"okrbot/internal/testkit/fakeclock"
 )
 
 // The token provider and the client against the Open Platform emulator:
@@ -86,25 +87,7 @@ func (r *replica) counter(t *testing.T, name, label, value string) float64 {
 	return sum
 }
 
-// clock is a settable clock for the provider's readiness and reachability.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2024, 5, 1, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *fakeclock.Clock { return fakeclock.New(time.Date(2024, 5, 1, 9, 0, 0, 0, time.UTC)) }
 
 func TestColdBurstFetchesOneToken(t *testing.T) {
 	t.Parallel()

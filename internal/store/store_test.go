@@ -13,6 +13,7 @@ import (
 	"okrbot/internal/feishu"
 	"okrbot/internal/store"
 	"okrbot/internal/testkit"
+	"okrbot/internal/testkit/fakeclock"
 )
 
 var _ feishu.TokenShare = (*store.Redis)(nil)
@@ -83,25 +84,7 @@ func newRedis(t *testing.T, url string) *store.Redis {
 	return s
 }
 
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2024, 5, 1, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *fakeclock.Clock { return fakeclock.New(time.Date(2024, 5, 1, 9, 0, 0, 0, time.UTC)) }
 
 func TestMemory(t *testing.T) { testStore(t, memoryBackend) }
 
