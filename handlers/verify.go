@@ -12,11 +12,10 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-
-	json "github.com/goccy/go-json"
 )
 
 // Verification failures. ErrUnauthorized maps to 401, ErrMalformed to 400.
