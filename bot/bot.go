@@ -157,8 +157,9 @@ func New(s Settings, d Deps) *Bot {
 }
 
 // identityWait bounds the look-up of the bot's own open_id before an event
-// is acknowledged: Feishu wants its answer within a few seconds.
-const identityWait = 1500 * time.Millisecond
+// is answered: events are acknowledged within 0.5 s (docs/contract.md §3),
+// and without it the answer is a 503.
+const identityWait = 400 * time.Millisecond
 
 // HandleMessage takes a message event. It returns quickly: work is queued.
 // ErrBusy or ErrClosed mean the message was not taken and leaves no trace,
