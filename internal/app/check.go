@@ -118,7 +118,7 @@ func explain(err error) string {
 // endpoint.
 const WSEndpointTimeout = 10 * time.Second
 
-// The long-connection endpoint (protocol §11) and the codes it answers with
+// The long-connection endpoint (docs/feishu.md §11) and the codes it answers with
 // HTTP 200: 1 and 1000040343 the SDK retries; the others stop it.
 const (
 	wsEndpointPath     = "/callback/ws/endpoint"
