@@ -13,7 +13,7 @@
 // at the emulator, the real token path; the emulator delivers every message
 // and button press signed and encrypted, as Feishu does, or, with Mode
 // "websocket", as data frames over the long connection the bot opens to the
-// emulator (spec §10). Secrets are random
+// emulator (docs/contract.md §10). Secrets are random
 // for each run. The tenant is seeded with three period rules (monthly,
 // quarterly from January, yearly) and the four quarters of 2021; no default
 // rule is configured, so `/newperiod 2022-01` answers with the rule picker,
