@@ -219,6 +219,8 @@ func failure(action cards.Text, err error, retry, show cards.Value) cards.Failur
 	switch {
 	case errors.As(err, &e) && e.Answered():
 		f.Code, f.HTTPStatus, f.Msg, f.LogID = e.Code, e.HTTPStatus, e.Msg, e.LogID
+	case errors.Is(err, context.Canceled):
+		f.Cause = cards.CauseStopped
 	case errors.Is(err, okr.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		f.Cause = cards.CauseTimeout
 	default:
@@ -296,6 +298,15 @@ func (b *Bot) createSpan(ctx context.Context, req spanRequest) (cards.Card, resu
 				item.Outcome = cards.SpanCreated
 				createdMask |= bit
 			}
+			items[i] = item
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			// Cut short (shutdown, or the job's time ran out) before this
+			// month was tried: nothing was sent, so nothing is audited; the
+			// Retry button covers it.
+			item.Outcome, item.Failure = cards.SpanFailed, failure(cards.Text{}, err, nil, nil)
+			failedMask |= bit
 			items[i] = item
 			continue
 		}

@@ -101,6 +101,7 @@ const (
 	CauseNone Cause = iota
 	CauseNetwork
 	CauseTimeout
+	CauseStopped // the bot stopped (shutdown) before or while it made the call
 )
 
 // CauseEntry returns the catalogue-style entry (Code 0) for a failure
@@ -116,6 +117,10 @@ func CauseEntry(c Cause) Entry {
 		return Entry{Meaning: Text{"超时：飞书未及时响应", "Timeout: Feishu did not answer in time"},
 			Advice: Text{"请求可能已经生效：请先发送 /周期列表 确认，再决定是否重试。",
 				"The request may still have taken effect: send /periods to check before you retry."}}
+	case CauseStopped:
+		return Entry{Meaning: Text{"机器人正在重启，未能完成", "The bot was restarting and could not finish"},
+			Advice: Text{"请稍后重试；如这一步可能已经生效，请先发送 /周期列表 确认。",
+				"Retry in a moment; if this step may already have taken effect, send /periods to check first."}}
 	}
 	return Entry{Meaning: Text{"意外错误", "Unexpected error"},
 		Advice: Text{"请重试；如仍失败，请联系机器人管理员（日志中有详细信息）。",
