@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -152,17 +153,7 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	if err != nil || d.Status != 200 {
 		t.Fatalf("event: %v %+v", err, d)
 	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case code := <-exit:
-		if code != 0 {
-			t.Fatalf("serve exited %d\n%s", code, errb.String())
-		}
-	case <-time.After(25 * time.Second):
-		t.Fatal("serve did not exit after SIGTERM")
-	}
+	sigtermAndWait(t, exit, &errb)
 	if len(emu.Periods()) != 1 || len(emu.Replies()) != 1 {
 		t.Fatalf("acknowledged work not finished: %d periods, %d replies", len(emu.Periods()), len(emu.Replies()))
 	}
@@ -559,17 +550,7 @@ func TestServeMetricsAddr(t *testing.T) {
 		t.Errorf("GET server.addr/metrics = %d, want 404 when metrics_addr is set", code)
 	}
 
-	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case code := <-exit:
-		if code != 0 {
-			t.Fatalf("serve exited %d\n%s", code, errb.String())
-		}
-	case <-time.After(25 * time.Second):
-		t.Fatal("serve did not exit after SIGTERM")
-	}
+	sigtermAndWait(t, exit, &errb)
 	// Both listeners are closed.
 	for _, a := range []string{addr, metricsAddr} {
 		if c, err := net.DialTimeout("tcp", a, time.Second); err == nil {
@@ -679,17 +660,7 @@ func TestServeWebSocketMode(t *testing.T) {
 	if !strings.Contains(errb.String(), "mode=websocket") || strings.Contains(errb.String(), "event_path=") {
 		t.Errorf("the start-up log should name the mode and no webhook path:\n%s", errb.String())
 	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case code := <-exit:
-		if code != 0 {
-			t.Fatalf("serve exited %d\n%s", code, errb.String())
-		}
-	case <-time.After(25 * time.Second):
-		t.Fatal("serve did not exit after SIGTERM")
-	}
+	sigtermAndWait(t, exit, &errb)
 }
 
 // TestCheckWebSocket: in websocket mode check also asks the long-connection
@@ -779,5 +750,23 @@ func TestSandboxModeFlag(t *testing.T) {
 	}
 	if code, out, _ := runCLI(t, "help", "sandbox"); code != 0 || !strings.Contains(out, "-mode") || !strings.Contains(out, "(default webhook)") {
 		t.Errorf("help sandbox: exit %d\n%s", code, out)
+	}
+}
+
+// sigtermAndWait sends this process SIGTERM, as an orchestrator stopping
+// serve would, and fails t unless serve (whose exit status arrives on exit)
+// ends with status 0 within 25 s; logs are shown when it does not.
+func sigtermAndWait(t *testing.T, exit <-chan int, logs fmt.Stringer) {
+	t.Helper()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Fatalf("serve exited %d\n%s", code, logs.String())
+		}
+	case <-time.After(25 * time.Second):
+		t.Fatal("serve did not exit after SIGTERM")
 	}
 }

@@ -281,13 +281,7 @@ func TestLongConnReconnects(t *testing.T) {
 // handshake, 403) stops the SDK's client for good; the receiver starts a
 // new one and gets connected again.
 func TestLongConnRecoversFromClientError(t *testing.T) {
-	opts := testkit.EmulatorOptions()
-	opts.AppID = testkit.FreshAppID()
-	opts.DeliveryMode = feishuemu.DeliveryWebSocket
-	opts.WSClientConfig = testkit.WSClientConfig()
-	emu := feishuemu.New(opts)
-	srv := httptest.NewServer(emu)
-	t.Cleanup(func() { srv.Close(); emu.Close() })
+	opts, emu, srv := wsEmulator(t)
 	logs := &testkit.Buffer{}
 	l := handlers.NewLongConn(handlers.LongConnConfig{
 		AppID: opts.AppID, AppSecret: opts.AppSecret, BaseURL: srv.URL, Bot: nopBot{},
@@ -320,13 +314,7 @@ func TestLongConnRecoversFromClientError(t *testing.T) {
 // few attempts (a handshake refused at start-up); a connection after a
 // drop is.
 func TestLongConnCountsOnlyReconnects(t *testing.T) {
-	opts := testkit.EmulatorOptions()
-	opts.AppID = testkit.FreshAppID()
-	opts.DeliveryMode = feishuemu.DeliveryWebSocket
-	opts.WSClientConfig = testkit.WSClientConfig()
-	emu := feishuemu.New(opts)
-	srv := httptest.NewServer(emu)
-	t.Cleanup(func() { srv.Close(); emu.Close() })
+	opts, emu, srv := wsEmulator(t)
 	// The handshake, not the endpoint: a client applies the endpoint's
 	// ClientConfig (quick retries) only once it has had an answer, and
 	// waits up to 30 s before its first retry otherwise.
@@ -837,4 +825,18 @@ func waitReply(b *testing.B, env *testkit.Env, chat, messageID string) feishuemu
 			b.Fatalf("no reply to %s", messageID)
 		}
 	}
+}
+
+// wsEmulator serves an emulator of a fresh app that delivers over the long
+// connection, for tests that build their own LongConn.
+func wsEmulator(t *testing.T) (feishuemu.Options, *feishuemu.Emulator, *httptest.Server) {
+	t.Helper()
+	opts := testkit.EmulatorOptions()
+	opts.AppID = testkit.FreshAppID()
+	opts.DeliveryMode = feishuemu.DeliveryWebSocket
+	opts.WSClientConfig = testkit.WSClientConfig()
+	emu := feishuemu.New(opts)
+	srv := httptest.NewServer(emu)
+	t.Cleanup(func() { srv.Close(); emu.Close() })
+	return opts, emu, srv
 }

@@ -130,25 +130,7 @@ func TestProviderSharesOneFetch(t *testing.T) {
 	if r.tokens.Valid() {
 		t.Fatal("valid before any fetch")
 	}
-	var wg sync.WaitGroup
-	toks := make([]string, 100)
-	for i := range toks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tok, err := r.tokens.Token(context.Background())
-			if err != nil {
-				t.Error(err)
-			}
-			toks[i] = tok
-		}()
-	}
-	wg.Wait()
-	for _, tok := range toks {
-		if tok != toks[0] || tok == "" {
-			t.Fatalf("callers got different tokens: %q vs %q", tok, toks[0])
-		}
-	}
+	shared := sameToken(t, 100, func(int) *feishu.TokenProvider { return r.tokens })
 	if n := p.emu.TokenFetches(); n != 1 {
 		t.Errorf("token fetches = %d, want 1", n)
 	}
@@ -162,7 +144,7 @@ func TestProviderSharesOneFetch(t *testing.T) {
 	}
 
 	// A caller that gives up does not break the fetch for the others.
-	r.tokens.Invalidate(context.Background(), toks[0])
+	r.tokens.Invalidate(context.Background(), shared)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := r.tokens.Token(ctx); !errors.Is(err, context.Canceled) {
@@ -350,25 +332,7 @@ func TestReplicasShareOneFetch(t *testing.T) {
 		r.tokens.ShareTokens(s)
 		replicas = append(replicas, r)
 	}
-	var wg sync.WaitGroup
-	toks := make([]string, 60)
-	for i := range toks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tok, err := replicas[i%len(replicas)].tokens.Token(context.Background())
-			if err != nil {
-				t.Error(err)
-			}
-			toks[i] = tok
-		}()
-	}
-	wg.Wait()
-	for _, tok := range toks {
-		if tok != toks[0] || tok == "" {
-			t.Fatalf("replicas got different tokens: %q vs %q", tok, toks[0])
-		}
-	}
+	shared := sameToken(t, 60, func(i int) *feishu.TokenProvider { return replicas[i%len(replicas)].tokens })
 	if n := p.emu.TokenFetches(); n != 1 {
 		t.Errorf("token fetches across 3 replicas = %d, want 1", n)
 	}
@@ -391,7 +355,7 @@ func TestReplicasShareOneFetch(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	late.tokens.ShareTokens(s)
-	if tok := mustToken(t, late); tok == toks[0] {
+	if tok := mustToken(t, late); tok == shared {
 		t.Error("a new replica got the revoked token from the share")
 	}
 	if n := p.emu.TokenFetches(); n != 2 {
@@ -412,4 +376,30 @@ func TestReplicasShareOneFetch(t *testing.T) {
 	if _, err := alone.tokens.Token(ctx); err != nil {
 		t.Errorf("Token with the share down: %v", err)
 	}
+}
+
+// sameToken asks n callers at once for a token, caller i from provider(i),
+// fails t unless they all got the same, non-empty one, and returns it.
+func sameToken(t *testing.T, n int, provider func(i int) *feishu.TokenProvider) string {
+	t.Helper()
+	var wg sync.WaitGroup
+	toks := make([]string, n)
+	for i := range toks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok, err := provider(i).Token(context.Background())
+			if err != nil {
+				t.Error(err)
+			}
+			toks[i] = tok
+		}()
+	}
+	wg.Wait()
+	for _, tok := range toks {
+		if tok != toks[0] || tok == "" {
+			t.Fatalf("callers got different tokens: %q vs %q", tok, toks[0])
+		}
+	}
+	return toks[0]
 }
